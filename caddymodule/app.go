@@ -1,0 +1,252 @@
+// Package caddymodule plugs authgate into Caddy: the `authgate` app (global
+// option) that owns the store and the token issuer, the
+// `http.handlers.authgate` handler, the Caddyfile syntax and the
+// `caddy authgate` commands.
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/dgraph-io/ristretto/v2"
+	"go.uber.org/zap"
+
+	"github.com/authgate/authgate/store"
+	"github.com/authgate/authgate/tokens"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// Defaults of the global option block (API.md section 2).
+const (
+	defaultIssuer       = "authgate"
+	defaultAccessTTL    = 24 * time.Hour
+	defaultRefreshTTL   = 30 * 24 * time.Hour
+	defaultSigningAlg   = "EdDSA"
+	defaultLockoutCount = 5
+	defaultLockoutFor   = 5 * time.Minute
+)
+
+// App is the `authgate` Caddy app: one store and one token issuer per Caddy
+// instance, shared by every authgate handler of the config.
+type App struct {
+	// DB is the bbolt file. Default: authgate/authgate.db in Caddy's data dir.
+	DB string `json:"db,omitempty"`
+	// Issuer is the iss claim of every token. Default "authgate".
+	Issuer string `json:"issuer,omitempty"`
+	// Audience is the aud claim; checked on every token when set.
+	Audience string `json:"audience,omitempty"`
+	// AccessTTL is the access token lifetime. Default 24h.
+	AccessTTL caddy.Duration `json:"access_ttl,omitempty"`
+	// RefreshTTL is how long a refresh token stays usable. Default 30 days.
+	RefreshTTL caddy.Duration `json:"refresh_ttl,omitempty"`
+	// SigningAlg is EdDSA (default), ES256, RS256 or HS256.
+	SigningAlg string `json:"signing_alg,omitempty"`
+	// LockoutAttempts failures lock an account for LockoutDuration.
+	LockoutAttempts int            `json:"lockout_attempts,omitempty"`
+	LockoutDuration caddy.Duration `json:"lockout_duration,omitempty"`
+	// CacheEntries bounds each in-memory cache (users, keys, sessions,
+	// verified credentials). Default 100000.
+	CacheEntries int64 `json:"cache_entries,omitempty"`
+
+	store      *store.Store
+	storePath  string // set once we hold a reference in the pool
+	issuer     *tokens.Issuer
+	// Verified credentials: bearers by token, keys by key ID. Two caches
+	// so that no string of one kind can ever find a principal of the other.
+	bearers *ristretto.Cache[string, *principal]
+	keys    *ristretto.Cache[string, *principal]
+	logger     *zap.Logger
+	now        func() time.Time
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "authgate",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// stores holds the open bbolt files, keyed by absolute path. A reload
+// provisions the new config before it stops the old one, and bbolt locks
+// its file exclusively: the new config must reuse the open store, not open
+// the file a second time.
+var stores = caddy.NewUsagePool()
+
+type sharedStore struct{ *store.Store }
+
+func (s sharedStore) Destruct() error { return s.Close() }
+
+// Provision opens (or shares) the store, makes sure a signing key exists and
+// builds the token issuer.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	if a.now == nil {
+		a.now = time.Now
+	}
+	a.applyDefaults()
+	if err := a.validate(); err != nil {
+		return err
+	}
+
+	path, err := filepath.Abs(a.DB)
+	if err != nil {
+		return fmt.Errorf("authgate: db path %q: %v", a.DB, err)
+	}
+	val, _, err := stores.LoadOrNew(path, func() (caddy.Destructor, error) {
+		st, err := store.Open(path, store.Options{CacheEntries: a.CacheEntries})
+		if err != nil {
+			return nil, err
+		}
+		return sharedStore{st}, nil
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrLocked) {
+			return fmt.Errorf("authgate: %w (another Caddy serves it; `caddy validate` cannot open a store a running server holds, and admin commands need the server's admin endpoint or a stopped server)", err)
+		}
+		return fmt.Errorf("authgate: opening store: %w", err)
+	}
+	a.storePath = path
+	a.store = val.(sharedStore).Store
+
+	if err := a.loadIssuer(); err != nil {
+		return err
+	}
+
+	if a.bearers, err = newPrincipalCache(a.CacheEntries); err != nil {
+		return err
+	}
+	if a.keys, err = newPrincipalCache(a.CacheEntries); err != nil {
+		return err
+	}
+	return nil
+}
+
+func newPrincipalCache(entries int64) (*ristretto.Cache[string, *principal], error) {
+	c, err := ristretto.NewCache(&ristretto.Config[string, *principal]{
+		NumCounters:        10 * entries,
+		MaxCost:            entries,
+		BufferItems:        64,
+		IgnoreInternalCost: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("authgate: credential cache: %v", err)
+	}
+	return c, nil
+}
+
+func (a *App) applyDefaults() {
+	if a.DB == "" {
+		a.DB = filepath.Join(caddy.AppDataDir(), "authgate", "authgate.db")
+	}
+	if a.Issuer == "" {
+		a.Issuer = defaultIssuer
+	}
+	if a.AccessTTL == 0 {
+		a.AccessTTL = caddy.Duration(defaultAccessTTL)
+	}
+	if a.RefreshTTL == 0 {
+		a.RefreshTTL = caddy.Duration(defaultRefreshTTL)
+	}
+	if a.SigningAlg == "" {
+		a.SigningAlg = defaultSigningAlg
+	}
+	if a.LockoutAttempts == 0 {
+		a.LockoutAttempts = defaultLockoutCount
+	}
+	if a.LockoutDuration == 0 {
+		a.LockoutDuration = caddy.Duration(defaultLockoutFor)
+	}
+	if a.CacheEntries == 0 {
+		a.CacheEntries = 100_000
+	}
+}
+
+func (a *App) validate() error {
+	if !validAlg(a.SigningAlg) {
+		return fmt.Errorf("authgate: signing_alg %q: want EdDSA, ES256, RS256 or HS256", a.SigningAlg)
+	}
+	if a.AccessTTL < 0 || a.RefreshTTL < 0 || a.LockoutDuration < 0 {
+		return errors.New("authgate: durations must be positive")
+	}
+	if a.LockoutAttempts < 0 || a.CacheEntries < 0 {
+		return errors.New("authgate: lockout attempts and cache_entries must be positive")
+	}
+	return nil
+}
+
+// loadIssuer makes sure a signing key of the configured algorithm exists
+// (generated on first start, kept in the store) and builds the issuer from
+// every stored key, so tokens signed before a rotation keep verifying.
+func (a *App) loadIssuer() error {
+	alg := a.SigningAlg
+	if _, err := a.store.EnsureSigningKey(alg, func() (store.SigningKey, error) {
+		return tokens.GenerateKey(alg, a.now())
+	}); err != nil {
+		return fmt.Errorf("authgate: signing key: %w", err)
+	}
+	keys, err := a.store.SigningKeys()
+	if err != nil {
+		return fmt.Errorf("authgate: signing keys: %w", err)
+	}
+	issuer, err := tokens.New(tokens.Config{
+		Issuer:    a.Issuer,
+		Audience:  a.Audience,
+		AccessTTL: time.Duration(a.AccessTTL),
+	}, retireOtherAlgs(keys, alg))
+	if err != nil {
+		return fmt.Errorf("authgate: token issuer: %w", err)
+	}
+	a.issuer = issuer
+	return nil
+}
+
+// retireOtherAlgs hands the issuer every key, with unretired keys of other
+// algorithms (left from an earlier signing_alg) shown as retired: they keep
+// verifying the tokens they signed, but only a key of the configured
+// algorithm signs.
+func retireOtherAlgs(keys []store.SigningKey, alg string) []store.SigningKey {
+	out := make([]store.SigningKey, 0, len(keys))
+	for _, k := range keys {
+		if k.Alg != alg && k.RetiredAt.IsZero() {
+			k.RetiredAt = k.CreatedAt
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+// Start is a no-op: the store opened in Provision.
+func (a *App) Start() error { return nil }
+
+// Stop is a no-op: Cleanup releases the store once no config uses it.
+func (a *App) Stop() error { return nil }
+
+// Cleanup releases this config's reference to the store and closes the
+// credential cache. Safe after a failed Provision.
+func (a *App) Cleanup() error {
+	for _, c := range []*ristretto.Cache[string, *principal]{a.bearers, a.keys} {
+		if c != nil {
+			c.Close()
+		}
+	}
+	if a.storePath != "" {
+		_, err := stores.Delete(a.storePath)
+		a.storePath = ""
+		return err
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

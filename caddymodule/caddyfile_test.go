@@ -1,0 +1,105 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	// reverse_proxy, basic_auth, request_header... for the golden files.
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden adapt files")
+
+// TestAdaptGolden adapts each testdata/*.caddyfiletest (a Caddyfile, a line
+// of dashes, the JSON it must adapt to) as `caddy adapt` does.
+func TestAdaptGolden(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.caddyfiletest")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden files: %v", err)
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			raw, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			input, want, ok := strings.Cut(string(raw), "\n----------\n")
+			if !ok && !*update {
+				t.Fatal("golden file lacks the ---------- separator")
+			}
+			adapter := caddyconfig.GetAdapter("caddyfile")
+			out, warnings, err := adapter.Adapt([]byte(input), map[string]any{"filename": "Caddyfile"})
+			if err != nil {
+				t.Fatalf("adapt: %v", err)
+			}
+			if len(warnings) > 0 {
+				t.Errorf("warnings: %v", warnings)
+			}
+			var pretty bytes.Buffer
+			if err := json.Indent(&pretty, out, "", "\t"); err != nil {
+				t.Fatal(err)
+			}
+			got := pretty.String() + "\n"
+			if *update {
+				if err := os.WriteFile(file, []byte(input+"\n----------\n"+got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if got != want {
+				t.Errorf("adapted JSON differs from the golden file\n got: %s\nwant: %s", got, want)
+			}
+		})
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	handlerCases := map[string]string{
+		"argument on directive":   "authgate foo {\n}",
+		"unknown subdirective":    "authgate {\n\tbogus\n}",
+		"unknown dialect":         "authgate {\n\tapi soap /soap\n}",
+		"api without prefix":      "authgate {\n\tapi plentymarkets\n}",
+		"relative prefix":         "authgate {\n\tapi plentymarkets rest\n}",
+		"allow without paths":     "authgate {\n\tallow\n}",
+		"relative allow":          "authgate {\n\tallow health\n}",
+		"jwks relative":           "authgate {\n\tjwks jwks.json\n}",
+		"jwks two args":           "authgate {\n\tjwks /a /b\n}",
+		"forward_credentials arg": "authgate {\n\tforward_credentials yes\n}",
+	}
+	for name, input := range handlerCases {
+		t.Run("handler/"+name, func(t *testing.T) {
+			var h Handler
+			if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err == nil {
+				t.Errorf("parsed without error: %q", input)
+			}
+		})
+	}
+
+	globalCases := map[string]string{
+		"unknown option":    "authgate {\n\tbogus 1\n}",
+		"bad alg":           "authgate {\n\tsigning_alg none\n}",
+		"bad ttl":           "authgate {\n\taccess_ttl soon\n}",
+		"negative ttl":      "authgate {\n\trefresh_ttl -1h\n}",
+		"lockout one arg":   "authgate {\n\tlockout 5\n}",
+		"lockout zero":      "authgate {\n\tlockout 0 5m\n}",
+		"lockout bad dur":   "authgate {\n\tlockout 5 forever\n}",
+		"db two args":       "authgate {\n\tdb a b\n}",
+		"cache_entries bad": "authgate {\n\tcache_entries many\n}",
+	}
+	for name, input := range globalCases {
+		t.Run("global/"+name, func(t *testing.T) {
+			var a App
+			if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err == nil {
+				t.Errorf("parsed without error: %q", input)
+			}
+		})
+	}
+}

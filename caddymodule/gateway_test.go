@@ -1,0 +1,172 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+// gateway is a provisioned app and handler on a real bbolt file, served
+// in-process with httptest (no network).
+type gateway struct {
+	t    testing.TB
+	app  *App
+	h    *Handler
+	ops  adminOps
+	seen *http.Request // what the last request passed on looked like
+	hits int           // how many requests reached the upstream
+}
+
+func newGateway(t testing.TB, h *Handler) *gateway {
+	t.Helper()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	app := &App{DB: filepath.Join(t.TempDir(), "authgate.db")}
+	if err := app.Provision(ctx); err != nil {
+		t.Fatalf("provision app: %v", err)
+	}
+	t.Cleanup(func() { _ = app.Cleanup() })
+	if h == nil {
+		h = &Handler{
+			APIs:  []APIMount{{Dialect: "plentymarkets", Prefix: "/rest"}},
+			JWKS:  "/.well-known/jwks.json",
+			Allow: []string{"/health", "/public/*"},
+		}
+	}
+	if err := h.setup(ctx, app); err != nil {
+		t.Fatalf("provision handler: %v", err)
+	}
+	return &gateway{t: t, app: app, h: h, ops: adminOps{st: app.store, now: time.Now}}
+}
+
+// do serves r and returns the response; g.seen is what the upstream got.
+func (g *gateway) do(r *http.Request) *httptest.ResponseRecorder {
+	g.t.Helper()
+	g.seen = nil
+	repl := caddy.NewReplacer()
+	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
+	w := httptest.NewRecorder()
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		g.hits++
+		g.seen = r
+		w.WriteHeader(http.StatusOK)
+		return nil
+	})
+	if err := g.h.ServeHTTP(w, r, next); err != nil {
+		g.t.Fatalf("ServeHTTP returned %v", err)
+	}
+	return w
+}
+
+func (g *gateway) addUser(name, password string, roles ...string) userView {
+	g.t.Helper()
+	v, err := g.ops.addUser(addUserRequest{Username: name, Password: password, Email: name + "@example.com", Roles: roles})
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return v
+}
+
+func (g *gateway) addKey(user, perms string) createdKey {
+	g.t.Helper()
+	k, err := g.ops.createKey(createKeyRequest{User: user, Name: "test", Permissions: perms, ClientSecret: true})
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return k
+}
+
+type tokenBody struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	ExpiresIn    int64  `json:"expires_in"`
+	AccessCamel  string `json:"accessToken"`
+	RefreshCamel string `json:"refreshToken"`
+	TokenType    string `json:"token_type"`
+}
+
+func (g *gateway) login(user, password string) tokenBody {
+	g.t.Helper()
+	w := g.do(jsonRequest("POST", "/rest/login", `{"username":"`+user+`","password":"`+password+`"}`))
+	if w.Code != http.StatusOK {
+		g.t.Fatalf("login: %d %s", w.Code, w.Body)
+	}
+	var tb tokenBody
+	if err := json.Unmarshal(w.Body.Bytes(), &tb); err != nil {
+		g.t.Fatal(err)
+	}
+	return tb
+}
+
+func (g *gateway) refresh(rt string) *httptest.ResponseRecorder {
+	return g.do(jsonRequest("POST", "/rest/login/refresh", `{"refresh_token":"`+rt+`"}`))
+}
+
+func jsonRequest(method, target, body string) *http.Request {
+	r := httptest.NewRequest(method, target, strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	return r
+}
+
+func bearer(method, target, token string) *http.Request {
+	r := httptest.NewRequest(method, target, nil)
+	r.Header.Set("Authorization", "Bearer "+token)
+	return r
+}
+
+func withKey(method, target, key string) *http.Request {
+	r := httptest.NewRequest(method, target, nil)
+	r.Header.Set("X-Api-Key", key)
+	return r
+}
+
+// waitCache lets ristretto's asynchronous Sets land, so a test exercises
+// the cached path rather than a miss.
+func (g *gateway) waitCache() {
+	g.app.bearers.Wait()
+	g.app.keys.Wait()
+	g.app.store.WaitCache()
+}
+
+func errorCode(t testing.TB, w *httptest.ResponseRecorder) string {
+	t.Helper()
+	var body struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+		t.Fatalf("error body is not JSON: %q", w.Body)
+	}
+	if body.Description == "" {
+		t.Errorf("error %q has no description", body.Error)
+	}
+	return body.Error
+}
+
+func expectRefused(t testing.TB, g *gateway, w *httptest.ResponseRecorder, status int, code string) {
+	t.Helper()
+	if w.Code != status {
+		t.Fatalf("status %d, want %d (%s)", w.Code, status, w.Body)
+	}
+	if got := errorCode(t, w); got != code {
+		t.Errorf("error %q, want %q", got, code)
+	}
+	if g.seen != nil {
+		t.Errorf("the upstream was reached on a refused request")
+	}
+}
+
+func formRequest(target string, v url.Values) *http.Request {
+	r := httptest.NewRequest("POST", target, strings.NewReader(v.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return r
+}

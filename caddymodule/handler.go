@@ -1,0 +1,243 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"path"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler is http.handlers.authgate: it strips identity headers, serves the
+// login routes of the configured dialects, passes allowed paths, and lets
+// every other request through only with a valid credential, with the
+// caller's identity in headers.
+type Handler struct {
+	// APIs mounts dialects: plentymarkets or babel, each under a prefix.
+	APIs []APIMount `json:"apis,omitempty"`
+	// JWKS is the path that publishes the public signing keys.
+	JWKS string `json:"jwks,omitempty"`
+	// Allow lists path patterns (as Caddy's path matcher) that need no
+	// credential.
+	Allow []string `json:"allow,omitempty"`
+	// APIKeyHeader carries API keys. Default x-api-key.
+	APIKeyHeader string `json:"api_key_header,omitempty"`
+	// HeaderPrefix starts every identity header. Default X-Auth-.
+	HeaderPrefix string `json:"header_prefix,omitempty"`
+	// ForwardCredentials passes the caller's Authorization and API key
+	// headers upstream. Off by default.
+	ForwardCredentials bool `json:"forward_credentials,omitempty"`
+
+	app     *App
+	routes  map[string]routeFunc
+	allow   caddyhttp.MatchPath
+	headers identityHeaders
+	logger  *zap.Logger
+}
+
+// APIMount is one `api <dialect> <prefix>` line.
+type APIMount struct {
+	Dialect string `json:"dialect"`
+	Prefix  string `json:"prefix"`
+}
+
+// routeFunc serves one of the handler's own routes.
+type routeFunc func(w http.ResponseWriter, r *http.Request) error
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.authgate",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision finds the authgate app and builds the route table.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	appIface, err := ctx.App("authgate")
+	if err != nil {
+		return fmt.Errorf("authgate: loading app: %v", err)
+	}
+	return h.setup(ctx, appIface.(*App))
+}
+
+// setup builds the handler on a provisioned app.
+func (h *Handler) setup(ctx caddy.Context, app *App) error {
+	h.app = app
+	if h.APIKeyHeader == "" {
+		h.APIKeyHeader = "x-api-key"
+	}
+	if h.HeaderPrefix == "" {
+		h.HeaderPrefix = "X-Auth-"
+	}
+	h.headers = newIdentityHeaders(h.HeaderPrefix, h.APIKeyHeader)
+
+	h.routes = map[string]routeFunc{}
+	for _, m := range h.APIs {
+		var routes map[string]routeFunc
+		switch m.Dialect {
+		case "plentymarkets":
+			routes = h.plentymarketsRoutes()
+		default:
+			return fmt.Errorf("authgate: api %q: unknown dialect (want plentymarkets)", m.Dialect)
+		}
+		if err := h.mount(m.Prefix, routes); err != nil {
+			return err
+		}
+	}
+	if h.JWKS != "" {
+		if err := h.mount("", map[string]routeFunc{h.JWKS: h.serveJWKS}); err != nil {
+			return err
+		}
+	}
+
+	h.allow = caddyhttp.MatchPath(h.Allow)
+	return h.allow.Provision(ctx)
+}
+
+// mount adds routes under prefix; a path may be served by one route only.
+func (h *Handler) mount(prefix string, routes map[string]routeFunc) error {
+	if prefix != "" && (!strings.HasPrefix(prefix, "/") || path.Clean(prefix) != prefix) {
+		return fmt.Errorf("authgate: prefix %q must be a clean absolute path like /rest", prefix)
+	}
+	for p, fn := range routes {
+		full := prefix + p
+		if _, dup := h.routes[full]; dup {
+			return fmt.Errorf("authgate: route %s is mounted twice", full)
+		}
+		h.routes[full] = fn
+	}
+	return nil
+}
+
+// ServeHTTP is the request path: strip, own route, allowed path, or
+// authenticate, authorize, inject and pass on.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	h.headers.strip(r.Header)
+
+	if route, ok := h.routes[path.Clean(r.URL.Path)]; ok {
+		return route(w, r)
+	}
+
+	if h.allowed(r) {
+		h.dropCredentials(r)
+		return next.ServeHTTP(w, r)
+	}
+
+	p, aerr := h.authenticate(r)
+	if aerr != nil {
+		return h.refuse(w, aerr)
+	}
+	if !p.allows(r.Method) {
+		return h.refuse(w, errForbidden)
+	}
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	h.headers.inject(r, repl, p)
+	h.dropCredentials(r)
+	return next.ServeHTTP(w, r)
+}
+
+// allowed reports whether r may pass without a credential. Only a canonical
+// path can be allowed: if cleaning or decoding changes it (//, dot
+// segments, %2f, backslashes), the upstream might read it differently than
+// we do, so it must carry a credential like any other request.
+func (h *Handler) allowed(r *http.Request) bool {
+	if len(h.allow) == 0 {
+		return false
+	}
+	if !canonicalPath(r.URL.Path) {
+		return false
+	}
+	if raw := r.URL.RawPath; raw != "" && containsFold(raw, "%2f", "%5c", "%2e") {
+		return false
+	}
+	return h.allow.Match(r)
+}
+
+// canonicalPath reports whether p is already clean (a trailing slash
+// allowed) and has no backslash.
+func canonicalPath(p string) bool {
+	if p == "" || strings.ContainsRune(p, '\\') {
+		return false
+	}
+	clean := path.Clean(p)
+	return p == clean || p == clean+"/"
+}
+
+func containsFold(s string, subs ...string) bool {
+	ls := strings.ToLower(s)
+	for _, sub := range subs {
+		if strings.Contains(ls, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// authenticate finds the request's one credential and resolves it.
+func (h *Handler) authenticate(r *http.Request) (*principal, *authError) {
+	authz := r.Header["Authorization"]
+	keys := r.Header[h.headers.keyHeader]
+	switch {
+	case len(authz) > 1 || len(keys) > 1 || (len(authz) == 1 && len(keys) == 1):
+		return nil, errTwoMethods
+	case len(keys) == 1:
+		return h.app.authenticateKey(keys[0], h.app.now())
+	case len(authz) == 1:
+		token, ok := bearerToken(authz[0])
+		if !ok {
+			return nil, errBadScheme
+		}
+		return h.app.authenticateBearer(token, h.app.now())
+	}
+	return nil, errNoCredential
+}
+
+// bearerToken extracts the token of "Bearer <token>" (scheme in any case).
+func bearerToken(v string) (string, bool) {
+	scheme, token, ok := strings.Cut(v, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+func (h *Handler) dropCredentials(r *http.Request) {
+	if !h.ForwardCredentials {
+		h.headers.dropCredentials(r.Header)
+	}
+}
+
+// refuse answers a failed request; the upstream is never reached.
+func (h *Handler) refuse(w http.ResponseWriter, e *authError) error {
+	if e == errStore {
+		h.logger.Error("credential store unavailable")
+	}
+	return writeAuthError(w, e)
+}
+
+func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return methodNotAllowed(w, "GET")
+	}
+	body := h.app.issuer.JWKS()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, err := w.Write(body)
+	return err
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

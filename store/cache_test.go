@@ -1,0 +1,303 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// warm looks a record up twice with a cache.wait() between, and fails unless
+// the second lookup was a cache hit (the same pointer). Tests that follow
+// then prove a write drops the entry.
+func warm[T any](t *testing.T, s *Store, lookup func() (*T, error)) {
+	t.Helper()
+	a, err := lookup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cache.wait()
+	b, err := lookup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b {
+		t.Fatal("second lookup was not served from the cache")
+	}
+}
+
+func TestCacheDropsUpdatedUser(t *testing.T) {
+	s := openTest(t)
+	u := mustUser(t, s, "carol")
+	warm(t, s, func() (*User, error) { return s.UserByID(u.ID) })
+
+	if _, err := s.UpdateUser(u.ID, func(u *User) error { u.Disabled = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.UserByID(u.ID)
+	if err != nil || !got.Disabled {
+		t.Fatalf("after disable: %+v, %v", got, err)
+	}
+}
+
+func TestCacheDropsDeletedUser(t *testing.T) {
+	s := openTest(t)
+	u := mustUser(t, s, "dave")
+	warm(t, s, func() (*User, error) { return s.UserByID(u.ID) })
+	if err := s.DeleteUser(u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UserByID(u.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted user: err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestCacheDropsRevokedKey(t *testing.T) {
+	s := openTest(t)
+	u := mustUser(t, s, "erin")
+	k, secret := mustKey(t, s, u.ID)
+	warm(t, s, func() (*APIKey, error) { return s.APIKeyByDigest(DigestOf(secret)) })
+
+	if err := s.RevokeAPIKey(k.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.APIKeyByDigest(DigestOf(secret))
+	if err != nil || !got.Revoked || got.Usable(time.Now()) {
+		t.Fatalf("after revoke: %+v, %v", got, err)
+	}
+}
+
+func TestCacheDropsRevokedSession(t *testing.T) {
+	s := openTest(t)
+	u := mustUser(t, s, "frank")
+	sess, _ := mustSession(t, s, u.ID)
+	warm(t, s, func() (*Session, error) { return s.SessionByID(sess.ID) })
+
+	if err := s.RevokeSession(sess.ID, "logout", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.SessionByID(sess.ID)
+	if err != nil || got.Alive() {
+		t.Fatalf("after logout: %+v, %v", got, err)
+	}
+}
+
+// TestKeyCacheComparesFullDigest plants, under a digest's cache slot, a key
+// whose digest differs after the first 8 bytes: the lookup must not take it.
+func TestKeyCacheComparesFullDigest(t *testing.T) {
+	s := openTest(t)
+	u := mustUser(t, s, "gina")
+	k, secret := mustKey(t, s, u.ID)
+	d := DigestOf(secret)
+	other := *k
+	other.Digest[31] ^= 1
+	other.Revoked = false
+	s.cache.keys.Set(keySlot(&d), &other, 1)
+	s.cache.wait()
+	got, err := s.APIKeyByDigest(d)
+	if err != nil || got == &other || got.Digest != d {
+		t.Fatalf("lookup served a key with another digest: %+v, %v", got, err)
+	}
+	// And a digest nobody has, sharing the slot, is not found.
+	if _, err := s.APIKeyByDigest(other.Digest); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown digest: err = %v, want ErrNotFound", err)
+	}
+}
+
+// TestStaleFillRace stages the race the generation counter prevents: a
+// reader misses and reads the old value, a writer commits and invalidates,
+// then the reader would fill the cache with the old value.
+func TestStaleFillRace(t *testing.T) {
+	s := openTest(t)
+	u := mustUser(t, s, "hank")
+	k, secret := mustKey(t, s, u.ID)
+	sess, _ := mustSession(t, s, u.ID)
+
+	var write func()
+	s.testHookAfterMissRead = func() {
+		if write != nil {
+			w := write
+			write = nil // only once: the check below reads again
+			w()
+		}
+	}
+	defer func() { s.testHookAfterMissRead = nil }()
+
+	write = func() {
+		if _, err := s.UpdateUser(u.ID, func(u *User) error { u.Disabled = true; return nil }); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := s.UserByID(u.ID); err != nil {
+		t.Fatal(err)
+	}
+	s.cache.wait()
+	if got, _ := s.UserByID(u.ID); got == nil || !got.Disabled {
+		t.Fatal("stale user filled into the cache after a concurrent update")
+	}
+
+	write = func() {
+		if err := s.RevokeAPIKey(k.ID, time.Now()); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := s.APIKeyByDigest(DigestOf(secret)); err != nil {
+		t.Fatal(err)
+	}
+	s.cache.wait()
+	if got, _ := s.APIKeyByDigest(DigestOf(secret)); got == nil || !got.Revoked {
+		t.Fatal("stale key filled into the cache after a concurrent revoke")
+	}
+
+	write = func() {
+		if err := s.RevokeSession(sess.ID, "logout", time.Now()); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := s.SessionByID(sess.ID); err != nil {
+		t.Fatal(err)
+	}
+	s.cache.wait()
+	if got, _ := s.SessionByID(sess.ID); got == nil || !got.Revoked {
+		t.Fatal("stale session filled into the cache after a concurrent revoke")
+	}
+}
+
+// TestCacheCoherentUnderConcurrency hammers the three lookups while writers
+// change the records; once the writers are done, every lookup must show the
+// last write. Run with -race.
+func TestCacheCoherentUnderConcurrency(t *testing.T) {
+	s := openTest(t)
+	const nRecords, nReaders, nWrites = 4, 8, 30
+	var users []*User
+	var keys []*APIKey
+	var digests []Digest
+	var sessions []*Session
+	for i := range nRecords {
+		u := mustUser(t, s, fmt.Sprintf("user%d", i))
+		k, secret := mustKey(t, s, u.ID)
+		sess, _ := mustSession(t, s, u.ID)
+		users, keys, digests, sessions = append(users, u), append(keys, k), append(digests, DigestOf(secret)), append(sessions, sess)
+	}
+
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for r := range nReaders {
+		readers.Go(func() {
+			for i := r; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				j := i % nRecords
+				if _, err := s.UserByID(users[j].ID); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := s.APIKeyByDigest(digests[j]); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := s.SessionByID(sessions[j].ID); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+
+	var writers sync.WaitGroup
+	for j := range nRecords {
+		writers.Go(func() {
+			for n := 1; n <= nWrites; n++ {
+				name := fmt.Sprint(n)
+				if _, err := s.UpdateUser(users[j].ID, func(u *User) error { u.FirstName = name; return nil }); err != nil {
+					t.Error(err)
+				}
+				if _, err := s.UpdateAPIKey(keys[j].ID, func(k *APIKey) error { k.Name = name; return nil }); err != nil {
+					t.Error(err)
+				}
+				if n == nWrites {
+					if err := s.RevokeSession(sessions[j].ID, "done", time.Now()); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		})
+	}
+	writers.Wait()
+	// Let the readers run on after the last write: a stale fill would land now.
+	time.Sleep(20 * time.Millisecond)
+	close(stop)
+	readers.Wait()
+	s.cache.wait()
+
+	want := fmt.Sprint(nWrites)
+	for j := range nRecords {
+		if u, err := s.UserByID(users[j].ID); err != nil || u.FirstName != want {
+			t.Errorf("user %d: FirstName %q, %v; want %q", j, u.FirstName, err, want)
+		}
+		if k, err := s.APIKeyByDigest(digests[j]); err != nil || k.Name != want {
+			t.Errorf("key %d: Name %q, %v; want %q", j, k.Name, err, want)
+		}
+		if sess, err := s.SessionByID(sessions[j].ID); err != nil || !sess.Revoked {
+			t.Errorf("session %d: not revoked (%v)", j, err)
+		}
+	}
+}
+
+func BenchmarkUserByIDCached(b *testing.B) {
+	s := openTest(b)
+	u := mustUser(b, s, "bench")
+	s.UserByID(u.ID)
+	s.cache.wait()
+	id := u.ID
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.UserByID(id); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkAPIKeyByDigestCached(b *testing.B) {
+	s := openTest(b)
+	u := mustUser(b, s, "bench")
+	_, secret := mustKey(b, s, u.ID)
+	d := DigestOf(secret)
+	s.APIKeyByDigest(d)
+	s.cache.wait()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.APIKeyByDigest(d); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSessionByIDCached(b *testing.B) {
+	s := openTest(b)
+	u := mustUser(b, s, "bench")
+	sess, _ := mustSession(b, s, u.ID)
+	s.SessionByID(sess.ID)
+	s.cache.wait()
+	id := sess.ID
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.SessionByID(id); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseSecret(b *testing.B) {
+	secret, _ := NewSecret(KeyPrefix)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseSecret(KeyPrefix, secret); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

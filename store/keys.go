@@ -1,0 +1,213 @@
+package store
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// CreateAPIKey stores a new key for an existing owner (else ErrNotFound).
+// It fills k.ID (when empty), k.V and k.CreatedAt (when zero). k.Digest must
+// be set and not belong to another key (ErrExists).
+func (s *Store) CreateAPIKey(k *APIKey) error {
+	if k.ID == "" {
+		k.ID = NewID("key_")
+	}
+	if err := validateID("key id", k.ID); err != nil {
+		return err
+	}
+	if k.Digest == (Digest{}) {
+		return fmt.Errorf("%w: api key without digest", ErrInvalid)
+	}
+	k.V = recordVersion
+	if k.CreatedAt.IsZero() {
+		k.CreatedAt = utcNow()
+	}
+	return s.update(func(tx *bbolt.Tx, _ *invalidation) error {
+		if tx.Bucket(bucketUsers).Get([]byte(k.OwnerID)) == nil {
+			return fmt.Errorf("owner %q: %w", k.OwnerID, ErrNotFound)
+		}
+		keys, byDigest := tx.Bucket(bucketKeys), tx.Bucket(bucketKeysByDigest)
+		if keys.Get([]byte(k.ID)) != nil {
+			return fmt.Errorf("key id %q: %w", k.ID, ErrExists)
+		}
+		if byDigest.Get(k.Digest[:]) != nil {
+			return fmt.Errorf("api key digest: %w", ErrExists)
+		}
+		if err := byDigest.Put(k.Digest[:], []byte(k.ID)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketKeysByOwner).Put(pairKey(k.OwnerID, k.ID), nil); err != nil {
+			return err
+		}
+		return putJSON(keys, []byte(k.ID), k)
+	})
+}
+
+// APIKeyByDigest returns the key whose digest is d: the request path's
+// lookup. The value may be shared through the cache: never modify it.
+// Revoked and expired keys are returned too; check Usable.
+func (s *Store) APIKeyByDigest(d Digest) (*APIKey, error) {
+	if k, ok := s.cache.keys.Get(keySlot(&d)); ok && k.Digest == d {
+		return k, nil
+	}
+	gen := s.cache.generation()
+	k := new(APIKey)
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		id := tx.Bucket(bucketKeysByDigest).Get(d[:])
+		if id == nil {
+			return ErrNotFound
+		}
+		return getJSON(tx.Bucket(bucketKeys), id, k)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.testHookAfterMissRead != nil {
+		s.testHookAfterMissRead()
+	}
+	s.cache.fillKey(gen, k)
+	return k, nil
+}
+
+// APIKeyByID returns the key with id, uncached: the caller's own copy.
+func (s *Store) APIKeyByID(id string) (*APIKey, error) {
+	k := new(APIKey)
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return getJSON(tx.Bucket(bucketKeys), []byte(id), k)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// ListAPIKeys returns the keys of ownerID, or every key when ownerID is "",
+// sorted by CreatedAt then ID.
+func (s *Store) ListAPIKeys(ownerID string) ([]*APIKey, error) {
+	var list []*APIKey
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		keys := tx.Bucket(bucketKeys)
+		if ownerID == "" {
+			return keys.ForEach(func(_, v []byte) error {
+				k := new(APIKey)
+				list = append(list, k)
+				return decode(v, k)
+			})
+		}
+		for _, id := range childIDs(tx.Bucket(bucketKeysByOwner), ownerID) {
+			k := new(APIKey)
+			if err := getJSON(keys, []byte(id), k); err != nil {
+				return err
+			}
+			list = append(list, k)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(list, func(a, b *APIKey) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return list, nil
+}
+
+// RevokeAPIKey revokes the key at time at. Revoking a revoked key changes
+// nothing (the first RevokedAt stays).
+func (s *Store) RevokeAPIKey(id string, at time.Time) error {
+	_, err := s.UpdateAPIKey(id, func(k *APIKey) error {
+		if !k.Revoked {
+			k.Revoked, k.RevokedAt = true, at.UTC()
+		}
+		return nil
+	})
+	return err
+}
+
+// UpdateAPIKey applies fn to a fresh copy of the key in one transaction and
+// stores it; fn's error aborts. ID, Digest, OwnerID and CreatedAt cannot be
+// changed. The returned value is the caller's own copy.
+func (s *Store) UpdateAPIKey(id string, fn func(k *APIKey) error) (*APIKey, error) {
+	var k *APIKey
+	err := s.update(func(tx *bbolt.Tx, inv *invalidation) error {
+		keys := tx.Bucket(bucketKeys)
+		old := new(APIKey)
+		if err := getJSON(keys, []byte(id), old); err != nil {
+			return err
+		}
+		k = new(APIKey)
+		if err := getJSON(keys, []byte(id), k); err != nil {
+			return err
+		}
+		if err := fn(k); err != nil {
+			return err
+		}
+		k.ID, k.Digest, k.OwnerID, k.CreatedAt = old.ID, old.Digest, old.OwnerID, old.CreatedAt
+		k.V = recordVersion
+		if err := putJSON(keys, []byte(id), k); err != nil {
+			return err
+		}
+		inv.key(k.Digest)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// TouchAPIKeys records when keys were last used, many in one transaction (a
+// batching job calls it). LastUsed only moves forward; unknown IDs (keys
+// deleted meanwhile) are skipped. Only the keys that changed leave the cache.
+func (s *Store) TouchAPIKeys(lastUsed map[string]time.Time) error {
+	if len(lastUsed) == 0 {
+		return nil
+	}
+	return s.update(func(tx *bbolt.Tx, inv *invalidation) error {
+		keys := tx.Bucket(bucketKeys)
+		for id, at := range lastUsed {
+			k := new(APIKey)
+			err := getJSON(keys, []byte(id), k)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if !at.After(k.LastUsed) {
+				continue
+			}
+			k.LastUsed = at.UTC()
+			if err := putJSON(keys, []byte(id), k); err != nil {
+				return err
+			}
+			inv.key(k.Digest)
+		}
+		return nil
+	})
+}
+
+// deleteAPIKey removes a key and its index entries (DeleteUser).
+func deleteAPIKey(tx *bbolt.Tx, ownerID, keyID string, inv *invalidation) error {
+	keys := tx.Bucket(bucketKeys)
+	k := new(APIKey)
+	switch err := getJSON(keys, []byte(keyID), k); {
+	case err == nil:
+		if err := tx.Bucket(bucketKeysByDigest).Delete(k.Digest[:]); err != nil {
+			return err
+		}
+		if err := keys.Delete([]byte(keyID)); err != nil {
+			return err
+		}
+		inv.key(k.Digest)
+	case errors.Is(err, ErrNotFound): // a dangling index entry: just drop it
+	default:
+		return err
+	}
+	return tx.Bucket(bucketKeysByOwner).Delete(pairKey(ownerID, keyID))
+}

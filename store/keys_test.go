@@ -1,0 +1,141 @@
+package store
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestCreateAPIKey(t *testing.T) {
+	s := openTest(t)
+	u := mustUser(t, s, "ann")
+	k, secret := mustKey(t, s, u.ID)
+	if len(k.ID) != 24 || k.ID[:4] != "key_" || k.V != recordVersion || k.CreatedAt.IsZero() {
+		t.Errorf("filled fields: %+v", k)
+	}
+	got, err := s.APIKeyByDigest(DigestOf(secret))
+	if err != nil || got.ID != k.ID || got.Permissions != PermAll || got.Hint != Mask(secret) {
+		t.Fatalf("APIKeyByDigest = %+v, %v", got, err)
+	}
+	if got, err := s.APIKeyByID(k.ID); err != nil || got.Digest != k.Digest {
+		t.Fatalf("APIKeyByID = %+v, %v", got, err)
+	}
+
+	dup := &APIKey{OwnerID: u.ID, Digest: k.Digest}
+	if err := s.CreateAPIKey(dup); !errors.Is(err, ErrExists) {
+		t.Errorf("duplicate digest: err = %v, want ErrExists", err)
+	}
+	if err := s.CreateAPIKey(&APIKey{OwnerID: "usr_nobody", Digest: newDigest(t)}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown owner: err = %v, want ErrNotFound", err)
+	}
+	if err := s.CreateAPIKey(&APIKey{OwnerID: u.ID}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("zero digest: err = %v, want ErrInvalid", err)
+	}
+	if _, err := s.APIKeyByDigest(newDigest(t)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown digest: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.APIKeyByID("key_nobody"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown id: err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestListAPIKeys(t *testing.T) {
+	s := openTest(t)
+	a, b := mustUser(t, s, "a"), mustUser(t, s, "b")
+	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	create := func(owner string, id string, at time.Time) {
+		if err := s.CreateAPIKey(&APIKey{ID: id, OwnerID: owner, Digest: newDigest(t), CreatedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create(a.ID, "k3", base.Add(2*time.Hour))
+	create(a.ID, "k2", base)
+	create(a.ID, "k1", base)
+	create(b.ID, "k0", base.Add(time.Hour))
+
+	ids := func(list []*APIKey, err error) string {
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s string
+		for _, k := range list {
+			s += k.ID + " "
+		}
+		return s
+	}
+	if got := ids(s.ListAPIKeys(a.ID)); got != "k1 k2 k3 " {
+		t.Errorf("keys of a: %s", got)
+	}
+	if got := ids(s.ListAPIKeys("")); got != "k1 k2 k0 k3 " {
+		t.Errorf("all keys: %s", got)
+	}
+	if got := ids(s.ListAPIKeys("usr_nobody")); got != "" {
+		t.Errorf("keys of nobody: %s", got)
+	}
+}
+
+func TestRevokeAndUpdateAPIKey(t *testing.T) {
+	s := openTest(t)
+	u := mustUser(t, s, "ben")
+	k, secret := mustKey(t, s, u.ID)
+	first := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	if err := s.RevokeAPIKey(k.ID, first); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeAPIKey(k.ID, first.Add(time.Hour)); err != nil {
+		t.Fatalf("second revoke: %v", err)
+	}
+	got, _ := s.APIKeyByID(k.ID)
+	if !got.Revoked || !got.RevokedAt.Equal(first) {
+		t.Errorf("after two revokes: %+v", got)
+	}
+	if err := s.RevokeAPIKey("key_nobody", first); !errors.Is(err, ErrNotFound) {
+		t.Errorf("revoke unknown: err = %v, want ErrNotFound", err)
+	}
+
+	other := mustUser(t, s, "other")
+	upd, err := s.UpdateAPIKey(k.ID, func(x *APIKey) error {
+		x.Name = "renamed"
+		x.ID, x.OwnerID, x.Digest, x.CreatedAt = "key_x", other.ID, Digest{1}, time.Time{}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if upd.Name != "renamed" || upd.ID != k.ID || upd.OwnerID != u.ID || upd.Digest != k.Digest || !upd.CreatedAt.Equal(k.CreatedAt) {
+		t.Errorf("UpdateAPIKey changed fixed fields: %+v", upd)
+	}
+	if got, err := s.APIKeyByDigest(DigestOf(secret)); err != nil || got.Name != "renamed" {
+		t.Errorf("by digest after update: %+v, %v", got, err)
+	}
+}
+
+func TestTouchAPIKeys(t *testing.T) {
+	s := openTest(t)
+	u := mustUser(t, s, "cid")
+	k1, s1 := mustKey(t, s, u.ID)
+	k2, s2 := mustKey(t, s, u.ID)
+	warm(t, s, func() (*APIKey, error) { return s.APIKeyByDigest(DigestOf(s1)) })
+	warm(t, s, func() (*APIKey, error) { return s.APIKeyByDigest(DigestOf(s2)) })
+	cached2, _ := s.APIKeyByDigest(DigestOf(s2))
+
+	at := time.Date(2025, 5, 5, 5, 5, 5, 0, time.UTC)
+	if err := s.TouchAPIKeys(map[string]time.Time{k1.ID: at, "key_gone": at}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.APIKeyByDigest(DigestOf(s1)); !got.LastUsed.Equal(at) {
+		t.Errorf("LastUsed = %v, want %v", got.LastUsed, at)
+	}
+	// Only the touched key left the cache.
+	if got, _ := s.APIKeyByDigest(DigestOf(s2)); got != cached2 {
+		t.Error("touching k1 dropped k2 from the cache")
+	}
+	// LastUsed never moves back.
+	if err := s.TouchAPIKeys(map[string]time.Time{k1.ID: at.Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.APIKeyByID(k1.ID); !got.LastUsed.Equal(at) {
+		t.Errorf("LastUsed moved back to %v", got.LastUsed)
+	}
+	_ = k2
+}

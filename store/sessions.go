@@ -1,0 +1,301 @@
+package store
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// refreshEntry is the value of one refresh token, stored under its digest.
+// Spent entries are kept: presenting one again is how theft is detected.
+type refreshEntry struct {
+	V     int       `json:"v"`
+	SID   string    `json:"sid"`
+	Spent bool      `json:"spent"`
+	Exp   time.Time `json:"exp"`
+}
+
+// reuseReason is the RevokeReason of a session whose spent refresh token
+// came back.
+const reuseReason = "refresh token reused"
+
+// CreateSession stores a new session for an existing user (else ErrNotFound)
+// with its first refresh token, given as its digest. It fills sess.ID (when
+// empty), sess.V and sess.CreatedAt (when zero); sess.ExpiresAt, when the
+// refresh token stops working, is required.
+func (s *Store) CreateSession(sess *Session, refresh Digest) error {
+	if sess.ID == "" {
+		sess.ID = NewID("ses_")
+	}
+	if err := validateID("session id", sess.ID); err != nil {
+		return err
+	}
+	if refresh == (Digest{}) {
+		return fmt.Errorf("%w: session without refresh token digest", ErrInvalid)
+	}
+	if sess.ExpiresAt.IsZero() {
+		return fmt.Errorf("%w: session without expiry", ErrInvalid)
+	}
+	sess.V = recordVersion
+	if sess.CreatedAt.IsZero() {
+		sess.CreatedAt = utcNow()
+	}
+	sess.ExpiresAt = sess.ExpiresAt.UTC()
+	return s.update(func(tx *bbolt.Tx, _ *invalidation) error {
+		if tx.Bucket(bucketUsers).Get([]byte(sess.UserID)) == nil {
+			return fmt.Errorf("user %q: %w", sess.UserID, ErrNotFound)
+		}
+		sessions := tx.Bucket(bucketSessions)
+		if sessions.Get([]byte(sess.ID)) != nil {
+			return fmt.Errorf("session id %q: %w", sess.ID, ErrExists)
+		}
+		if err := putRefresh(tx, refresh, refreshEntry{SID: sess.ID, Exp: sess.ExpiresAt}); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketSessionsByUser).Put(pairKey(sess.UserID, sess.ID), nil); err != nil {
+			return err
+		}
+		return putJSON(sessions, []byte(sess.ID), sess)
+	})
+}
+
+// SessionByID returns the session with id: the request path's lookup. The
+// value may be shared through the cache: never modify it.
+func (s *Store) SessionByID(id string) (*Session, error) {
+	if sess, ok := s.cache.sessions.Get(id); ok {
+		return sess, nil
+	}
+	gen := s.cache.generation()
+	sess := new(Session)
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return getJSON(tx.Bucket(bucketSessions), []byte(id), sess)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.testHookAfterMissRead != nil {
+		s.testHookAfterMissRead()
+	}
+	s.cache.fillSession(gen, sess)
+	return sess, nil
+}
+
+// RotateRefresh spends the refresh token old and makes next the session's
+// live one, until expiresAt, in one transaction. bbolt runs one writer at a
+// time, so of concurrent rotations of one token exactly one succeeds.
+//
+//   - old unknown: ErrNotFound.
+//   - old already spent: a stolen token is being replayed (RFC 9700 §4.14);
+//     the session is revoked, that is committed, and ErrRefreshReused is
+//     returned.
+//   - session revoked, or its refresh expiry reached: ErrSessionRevoked.
+//
+// On success the returned session is the caller's own copy.
+func (s *Store) RotateRefresh(old, next Digest, now, expiresAt time.Time) (*Session, error) {
+	if old == (Digest{}) || next == (Digest{}) || old == next {
+		return nil, fmt.Errorf("%w: refresh token digests", ErrInvalid)
+	}
+	now, expiresAt = now.UTC(), expiresAt.UTC()
+	if !expiresAt.After(now) {
+		return nil, fmt.Errorf("%w: new refresh expiry is not after now", ErrInvalid)
+	}
+	var sess *Session
+	var result error // an outcome that still commits (reuse revokes)
+	err := s.update(func(tx *bbolt.Tx, inv *invalidation) error {
+		var e refreshEntry
+		if err := getJSON(tx.Bucket(bucketRefresh), old[:], &e); err != nil {
+			return err
+		}
+		sessions := tx.Bucket(bucketSessions)
+		sess = new(Session)
+		if err := getJSON(sessions, []byte(e.SID), sess); err != nil {
+			return err
+		}
+		switch {
+		case e.Spent:
+			result = ErrRefreshReused
+			if sess.Revoked {
+				return nil
+			}
+			sess.Revoked, sess.RevokedAt, sess.RevokeReason = true, now, reuseReason
+			inv.session(sess.ID)
+			return putJSON(sessions, []byte(sess.ID), sess)
+		case sess.Revoked:
+			return ErrSessionRevoked
+		case !now.Before(sess.ExpiresAt):
+			return ErrSessionRevoked
+		}
+		e.Spent = true
+		if err := putJSON(tx.Bucket(bucketRefresh), old[:], e); err != nil {
+			return err
+		}
+		if err := putRefresh(tx, next, refreshEntry{SID: sess.ID, Exp: expiresAt}); err != nil {
+			return err
+		}
+		sess.Generation++
+		sess.RefreshedAt, sess.ExpiresAt = now, expiresAt
+		inv.session(sess.ID)
+		return putJSON(sessions, []byte(sess.ID), sess)
+	})
+	if err == nil {
+		err = result
+	}
+	if err != nil {
+		return nil, err
+	}
+	return sess, nil
+}
+
+// RevokeSession revokes the session (logout). Revoking a revoked session
+// changes nothing; an unknown one is ErrNotFound.
+func (s *Store) RevokeSession(id, reason string, at time.Time) error {
+	return s.update(func(tx *bbolt.Tx, inv *invalidation) error {
+		_, err := revokeSession(tx, id, reason, at, inv)
+		return err
+	})
+}
+
+// RevokeUserSessions revokes every live session of the user ("log out
+// everywhere") and returns how many it revoked. An unknown user is
+// ErrNotFound.
+func (s *Store) RevokeUserSessions(userID, reason string, at time.Time) (int, error) {
+	n := 0
+	err := s.update(func(tx *bbolt.Tx, inv *invalidation) error {
+		n = 0
+		if tx.Bucket(bucketUsers).Get([]byte(userID)) == nil {
+			return fmt.Errorf("user %q: %w", userID, ErrNotFound)
+		}
+		for _, sid := range childIDs(tx.Bucket(bucketSessionsByUser), userID) {
+			revoked, err := revokeSession(tx, sid, reason, at, inv)
+			if errors.Is(err, ErrNotFound) {
+				continue // dangling index entry
+			}
+			if err != nil {
+				return err
+			}
+			if revoked {
+				n++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// ListSessions returns the sessions of userID, or all when userID is "",
+// sorted by CreatedAt then ID.
+func (s *Store) ListSessions(userID string) ([]*Session, error) {
+	var list []*Session
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		sessions := tx.Bucket(bucketSessions)
+		if userID == "" {
+			return sessions.ForEach(func(_, v []byte) error {
+				sess := new(Session)
+				list = append(list, sess)
+				return decode(v, sess)
+			})
+		}
+		for _, sid := range childIDs(tx.Bucket(bucketSessionsByUser), userID) {
+			sess := new(Session)
+			if err := getJSON(sessions, []byte(sid), sess); err != nil {
+				return err
+			}
+			list = append(list, sess)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(list, func(a, b *Session) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return list, nil
+}
+
+// DeleteSessionsExpiredBefore deletes the sessions (revoked or not) whose
+// refresh expiry is before t, with their refresh entries, and returns how
+// many. Without it spent refresh entries pile up forever. Pass a t some
+// access-token lifetime in the past if access tokens can outlive refresh.
+func (s *Store) DeleteSessionsExpiredBefore(t time.Time) (int, error) {
+	n := 0
+	err := s.update(func(tx *bbolt.Tx, inv *invalidation) error {
+		n = 0
+		type owned struct{ user, id string }
+		var expired []owned
+		err := tx.Bucket(bucketSessions).ForEach(func(_, v []byte) error {
+			var sess Session
+			if err := decode(v, &sess); err != nil {
+				return err
+			}
+			if sess.ExpiresAt.Before(t) {
+				expired = append(expired, owned{sess.UserID, sess.ID})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, o := range expired {
+			if err := deleteSession(tx, o.user, o.id, inv); err != nil {
+				return err
+			}
+		}
+		n = len(expired)
+		return nil
+	})
+	return n, err
+}
+
+// revokeSession marks one session revoked; false if it already was.
+func revokeSession(tx *bbolt.Tx, id, reason string, at time.Time, inv *invalidation) (bool, error) {
+	sessions := tx.Bucket(bucketSessions)
+	sess := new(Session)
+	if err := getJSON(sessions, []byte(id), sess); err != nil {
+		return false, err
+	}
+	if sess.Revoked {
+		return false, nil
+	}
+	sess.Revoked, sess.RevokedAt, sess.RevokeReason = true, at.UTC(), reason
+	inv.session(id)
+	return true, putJSON(sessions, []byte(id), sess)
+}
+
+// putRefresh stores a refresh entry and its per-session index entry.
+func putRefresh(tx *bbolt.Tx, d Digest, e refreshEntry) error {
+	if tx.Bucket(bucketRefresh).Get(d[:]) != nil {
+		return fmt.Errorf("refresh token digest: %w", ErrExists)
+	}
+	e.V = recordVersion
+	if err := putJSON(tx.Bucket(bucketRefresh), d[:], e); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketRefreshBySession).Put(pairKey(e.SID, string(d[:])), nil)
+}
+
+// deleteSession removes a session, its index entry and every refresh entry
+// of its family (DeleteUser, expiry cleanup).
+func deleteSession(tx *bbolt.Tx, userID, sid string, inv *invalidation) error {
+	refresh, bySession := tx.Bucket(bucketRefresh), tx.Bucket(bucketRefreshBySession)
+	for _, d := range childIDs(bySession, sid) {
+		if err := refresh.Delete([]byte(d)); err != nil {
+			return err
+		}
+		if err := bySession.Delete(pairKey(sid, d)); err != nil {
+			return err
+		}
+	}
+	if err := tx.Bucket(bucketSessions).Delete([]byte(sid)); err != nil {
+		return err
+	}
+	inv.session(sid)
+	return tx.Bucket(bucketSessionsByUser).Delete(pairKey(userID, sid))
+}

@@ -1,0 +1,212 @@
+package store
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestRotateRefresh(t *testing.T) {
+	s := openTest(t)
+	u := mustUser(t, s, "ivy")
+	sess, r0 := mustSession(t, s, u.ID)
+	warm(t, s, func() (*Session, error) { return s.SessionByID(sess.ID) })
+
+	r1 := newDigest(t)
+	now := time.Now()
+	exp := now.Add(2 * time.Hour)
+	got, err := s.RotateRefresh(r0, r1, now, exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != sess.ID || got.Generation != 1 || !got.RefreshedAt.Equal(now) || !got.ExpiresAt.Equal(exp) || got.Revoked {
+		t.Errorf("rotated session: %+v", got)
+	}
+	if cached, _ := s.SessionByID(sess.ID); cached.Generation != 1 {
+		t.Errorf("cache still holds generation %d", cached.Generation)
+	}
+	// The new token rotates on.
+	r2 := newDigest(t)
+	if got, err := s.RotateRefresh(r1, r2, now, exp); err != nil || got.Generation != 2 {
+		t.Fatalf("second rotation: %+v, %v", got, err)
+	}
+	if _, err := s.RotateRefresh(newDigest(t), newDigest(t), now, exp); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown token: err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestRefreshReuseRevokesSession(t *testing.T) {
+	s := openTest(t)
+	u := mustUser(t, s, "jack")
+	sess, r0 := mustSession(t, s, u.ID)
+	r1 := newDigest(t)
+	now := time.Now()
+	if _, err := s.RotateRefresh(r0, r1, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	warm(t, s, func() (*Session, error) { return s.SessionByID(sess.ID) })
+
+	// r0 is spent: presenting it again is theft.
+	if _, err := s.RotateRefresh(r0, newDigest(t), now, now.Add(time.Hour)); !errors.Is(err, ErrRefreshReused) {
+		t.Fatalf("reuse: err = %v, want ErrRefreshReused", err)
+	}
+	got, err := s.SessionByID(sess.ID)
+	if err != nil || !got.Revoked || got.RevokeReason != "refresh token reused" {
+		t.Fatalf("session after reuse: %+v, %v", got, err)
+	}
+	// The whole family is dead: the live token r1 no longer works.
+	if _, err := s.RotateRefresh(r1, newDigest(t), now, now.Add(time.Hour)); !errors.Is(err, ErrSessionRevoked) {
+		t.Errorf("live token after reuse: err = %v, want ErrSessionRevoked", err)
+	}
+	// The revocation survives a reopen (it was committed, not rolled back).
+	path := s.Path()
+	s.Close()
+	s2, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if got, _ := s2.SessionByID(sess.ID); got == nil || !got.Revoked {
+		t.Error("reuse revocation was not committed")
+	}
+}
+
+func TestRefreshExpiredOrRevoked(t *testing.T) {
+	s := openTest(t)
+	u := mustUser(t, s, "kate")
+	sess, r0 := mustSession(t, s, u.ID)
+	if _, err := s.RotateRefresh(r0, newDigest(t), sess.ExpiresAt, sess.ExpiresAt.Add(time.Hour)); !errors.Is(err, ErrSessionRevoked) {
+		t.Errorf("at expiry: err = %v, want ErrSessionRevoked", err)
+	}
+	if err := s.RevokeSession(sess.ID, "logout", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RotateRefresh(r0, newDigest(t), time.Now(), time.Now().Add(time.Hour)); !errors.Is(err, ErrSessionRevoked) {
+		t.Errorf("after logout: err = %v, want ErrSessionRevoked", err)
+	}
+}
+
+func TestConcurrentRotationsOneWins(t *testing.T) {
+	s := openTest(t)
+	u := mustUser(t, s, "liam")
+	sess, r0 := mustSession(t, s, u.ID)
+	const n = 20
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		next := newDigest(t)
+		wg.Go(func() {
+			<-start
+			_, errs[i] = s.RotateRefresh(r0, next, time.Now(), time.Now().Add(time.Hour))
+		})
+	}
+	close(start)
+	wg.Wait()
+	wins := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case errors.Is(err, ErrRefreshReused):
+		default:
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d rotations succeeded, want exactly 1", wins)
+	}
+	// The losers replayed a spent token: the session is revoked.
+	if got, _ := s.SessionByID(sess.ID); got == nil || !got.Revoked || got.Generation != 1 {
+		t.Errorf("session after the race: %+v", got)
+	}
+}
+
+func TestRevokeSessions(t *testing.T) {
+	s := openTest(t)
+	u, other := mustUser(t, s, "mia"), mustUser(t, s, "noah")
+	a, _ := mustSession(t, s, u.ID)
+	b, _ := mustSession(t, s, u.ID)
+	c, _ := mustSession(t, s, other.ID)
+	at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+
+	if err := s.RevokeSession(a.ID, "logout", at); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeSession(a.ID, "again", at.Add(time.Hour)); err != nil {
+		t.Fatalf("second revoke: %v", err)
+	}
+	if got, _ := s.SessionByID(a.ID); got.RevokeReason != "logout" || !got.RevokedAt.Equal(at) {
+		t.Errorf("second revoke changed the first: %+v", got)
+	}
+	if err := s.RevokeSession("ses_nobody", "x", at); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown session: err = %v, want ErrNotFound", err)
+	}
+
+	warm(t, s, func() (*Session, error) { return s.SessionByID(b.ID) })
+	n, err := s.RevokeUserSessions(u.ID, "everywhere", at)
+	if err != nil || n != 1 {
+		t.Fatalf("RevokeUserSessions = %d, %v; want 1 (a was already revoked)", n, err)
+	}
+	if got, _ := s.SessionByID(b.ID); !got.Revoked {
+		t.Error("b still alive")
+	}
+	if got, _ := s.SessionByID(c.ID); got.Revoked {
+		t.Error("another user's session was revoked")
+	}
+	if _, err := s.RevokeUserSessions("usr_nobody", "x", at); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown user: err = %v, want ErrNotFound", err)
+	}
+
+	mine, _ := s.ListSessions(u.ID)
+	all, _ := s.ListSessions("")
+	if len(mine) != 2 || len(all) != 3 {
+		t.Errorf("ListSessions: %d of mia, %d in all", len(mine), len(all))
+	}
+}
+
+func TestCreateSessionChecks(t *testing.T) {
+	s := openTest(t)
+	u := mustUser(t, s, "olga")
+	exp := time.Now().Add(time.Hour)
+	if err := s.CreateSession(&Session{UserID: "usr_nobody", ExpiresAt: exp}, newDigest(t)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown user: err = %v, want ErrNotFound", err)
+	}
+	if err := s.CreateSession(&Session{UserID: u.ID}, newDigest(t)); !errors.Is(err, ErrInvalid) {
+		t.Errorf("no expiry: err = %v, want ErrInvalid", err)
+	}
+	if err := s.CreateSession(&Session{UserID: u.ID, ExpiresAt: exp}, Digest{}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("no refresh digest: err = %v, want ErrInvalid", err)
+	}
+	_, d := mustSession(t, s, u.ID)
+	if err := s.CreateSession(&Session{UserID: u.ID, ExpiresAt: exp}, d); !errors.Is(err, ErrExists) {
+		t.Errorf("reused refresh digest: err = %v, want ErrExists", err)
+	}
+}
+
+func TestDeleteSessionsExpiredBefore(t *testing.T) {
+	s := openTest(t)
+	u := mustUser(t, s, "pia")
+	old := &Session{UserID: u.ID, ExpiresAt: time.Now().Add(-time.Hour)}
+	r := newDigest(t)
+	if err := s.CreateSession(old, r); err != nil {
+		t.Fatal(err)
+	}
+	live, _ := mustSession(t, s, u.ID)
+	warm(t, s, func() (*Session, error) { return s.SessionByID(old.ID) })
+
+	n, err := s.DeleteSessionsExpiredBefore(time.Now())
+	if err != nil || n != 1 {
+		t.Fatalf("deleted %d, %v; want 1", n, err)
+	}
+	if _, err := s.SessionByID(old.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("expired session: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.RotateRefresh(r, newDigest(t), time.Now(), time.Now().Add(time.Hour)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("its refresh token: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.SessionByID(live.ID); err != nil {
+		t.Errorf("live session: %v", err)
+	}
+}

@@ -1,0 +1,193 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+func TestReopenKeepsEverything(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nested", "dir", "authgate.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := mustUser(t, s, "alice")
+	k, secret := mustKey(t, s, u.ID)
+	sess, refresh := mustSession(t, s, u.ID)
+	sk := SigningKey{KID: "k1", Alg: "EdDSA", Private: []byte("private-bytes")}
+	if err := s.AddSigningKey(sk, true, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil { // twice is harmless
+		t.Fatal(err)
+	}
+
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, err := s.UserByID(u.ID); err != nil || got.Username != "alice" || !got.CreatedAt.Equal(u.CreatedAt) {
+		t.Fatalf("user after reopen: %+v, %v", got, err)
+	}
+	if got, err := s.APIKeyByDigest(DigestOf(secret)); err != nil || got.ID != k.ID {
+		t.Fatalf("key after reopen: %+v, %v", got, err)
+	}
+	if got, err := s.SessionByID(sess.ID); err != nil || got.UserID != u.ID {
+		t.Fatalf("session after reopen: %+v, %v", got, err)
+	}
+	if _, err := s.RotateRefresh(refresh, newDigest(t), time.Now(), time.Now().Add(time.Hour)); err != nil {
+		t.Fatalf("refresh entry after reopen: %v", err)
+	}
+	keys, err := s.SigningKeys()
+	if err != nil || len(keys) != 1 || !bytes.Equal(keys[0].Private, sk.Private) {
+		t.Fatalf("signing keys after reopen: %+v, %v", keys, err)
+	}
+}
+
+func TestFileAndDirModes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	path := filepath.Join(dir, "authgate.db")
+	openAt(t, path)
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("file mode %v, want 0600", st.Mode().Perm())
+	}
+	st, err = os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o700 {
+		t.Errorf("dir mode %v, want 0700", st.Mode().Perm())
+	}
+}
+
+func openAt(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(path, Options{Timeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestSecondOpenIsLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "authgate.db")
+	openAt(t, path)
+
+	start := time.Now()
+	s2, err := Open(path, Options{Timeout: 100 * time.Millisecond})
+	if err == nil {
+		s2.Close()
+		t.Fatal("second Open of a held file succeeded")
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Open gave up after %v, want about the 100ms timeout", took)
+	}
+	if !errors.Is(err, ErrLocked) {
+		t.Errorf("err = %v, want ErrLocked", err)
+	}
+	want := "database " + path + " is locked by another process"
+	if err.Error() != want {
+		t.Errorf("message %q, want %q", err, want)
+	}
+}
+
+func TestNewerSchemaIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "authgate.db")
+	s := openAt(t, path)
+	s.Close()
+
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keySchemaVersion, []byte("99"))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = Open(path, Options{})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open accepted schema version 99")
+	}
+	if !errors.Is(err, ErrSchemaTooNew) {
+		t.Fatalf("err = %v, want ErrSchemaTooNew", err)
+	}
+	// The refusal released the file: a plain bbolt open works.
+	db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("file still locked after refusal: %v", err)
+	}
+	db.Close()
+}
+
+func TestSchemaVersionStamped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "authgate.db")
+	// A file without a version (made by bare bbolt) gets stamped.
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	openAt(t, path).Close()
+
+	db, err = bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bbolt.Tx) error {
+		if v := string(tx.Bucket(bucketMeta).Get(keySchemaVersion)); v != "1" {
+			t.Errorf("schema_version = %q, want 1", v)
+		}
+		for _, name := range allBuckets {
+			if tx.Bucket(name) == nil {
+				t.Errorf("bucket %s missing", name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWriteBackup(t *testing.T) {
+	s := openTest(t)
+	u := mustUser(t, s, "bob")
+	var buf bytes.Buffer
+	n, err := s.WriteBackup(&buf)
+	if err != nil || n != int64(buf.Len()) || n == 0 {
+		t.Fatalf("WriteBackup = %d, %v (buffer %d)", n, err, buf.Len())
+	}
+	path := filepath.Join(t.TempDir(), "copy.db")
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := openAt(t, path)
+	if got, err := c.UserByID(u.ID); err != nil || got.Username != "bob" {
+		t.Fatalf("user in backup: %+v, %v", got, err)
+	}
+	if !strings.HasSuffix(c.Path(), "copy.db") {
+		t.Errorf("Path() = %q", c.Path())
+	}
+}

@@ -1,0 +1,304 @@
+package store
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"go.etcd.io/bbolt"
+)
+
+// A username or an email is a login identifier (UserByLogin takes either),
+// so both share one namespace: no login may name two users, whichever index
+// it sits in. Matching is case-insensitive by strings.ToLower.
+
+const (
+	maxUsernameLen = 128 // characters
+	maxEmailLen    = 254 // characters, RFC 5321's path limit
+	maxIDLen       = 128 // bytes
+)
+
+// CreateUser stores a new user. It fills u.ID (when empty), u.V, and
+// u.CreatedAt/u.UpdatedAt (when zero). The username, and the email when set,
+// must not already name a user (ErrExists).
+func (s *Store) CreateUser(u *User) error {
+	if u.ID == "" {
+		u.ID = NewID("usr_")
+	}
+	if err := validateID("user id", u.ID); err != nil {
+		return err
+	}
+	if err := validateUser(u); err != nil {
+		return err
+	}
+	u.V = recordVersion
+	t := utcNow()
+	if u.CreatedAt.IsZero() {
+		u.CreatedAt = t
+	}
+	if u.UpdatedAt.IsZero() {
+		u.UpdatedAt = t
+	}
+	return s.update(func(tx *bbolt.Tx, _ *invalidation) error {
+		users := tx.Bucket(bucketUsers)
+		if users.Get([]byte(u.ID)) != nil {
+			return fmt.Errorf("user id %q: %w", u.ID, ErrExists)
+		}
+		if err := claimLogins(tx, u, nil); err != nil {
+			return err
+		}
+		return putJSON(users, []byte(u.ID), u)
+	})
+}
+
+// UserByID returns the user with id. The value may be shared with other
+// callers through the cache: never modify it (use UpdateUser).
+func (s *Store) UserByID(id string) (*User, error) {
+	if u, ok := s.cache.users.Get(id); ok {
+		return u, nil
+	}
+	gen := s.cache.generation()
+	u := new(User)
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return getJSON(tx.Bucket(bucketUsers), []byte(id), u)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.testHookAfterMissRead != nil {
+		s.testHookAfterMissRead()
+	}
+	s.cache.fillUser(gen, u)
+	return u, nil
+}
+
+// UserByLogin returns the user whose username or email is login, ignoring
+// case. It is not cached: the value is the caller's own copy.
+func (s *Store) UserByLogin(login string) (*User, error) {
+	key := []byte(strings.ToLower(login))
+	u := new(User)
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		id := loginOwner(tx, key)
+		if id == nil {
+			return ErrNotFound
+		}
+		return getJSON(tx.Bucket(bucketUsers), id, u)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// UpdateUser applies fn to a fresh copy of the user in one transaction and
+// stores the result; fn's error aborts the update. ID and CreatedAt cannot be
+// changed, UpdatedAt is set. A new username or email must not name another
+// user (ErrExists). The returned value is the caller's own copy.
+func (s *Store) UpdateUser(id string, fn func(u *User) error) (*User, error) {
+	var u *User
+	err := s.update(func(tx *bbolt.Tx, inv *invalidation) error {
+		users := tx.Bucket(bucketUsers)
+		old := new(User)
+		if err := getJSON(users, []byte(id), old); err != nil {
+			return err
+		}
+		u = new(User)
+		if err := getJSON(users, []byte(id), u); err != nil {
+			return err
+		}
+		if err := fn(u); err != nil {
+			return err
+		}
+		u.ID, u.CreatedAt = old.ID, old.CreatedAt
+		u.V = recordVersion
+		u.UpdatedAt = utcNow()
+		if err := validateUser(u); err != nil {
+			return err
+		}
+		if err := claimLogins(tx, u, old); err != nil {
+			return err
+		}
+		if err := putJSON(users, []byte(id), u); err != nil {
+			return err
+		}
+		inv.user(id)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// DeleteUser removes the user with everything that authenticates as them:
+// their API keys and their sessions with all refresh tokens, in one
+// transaction.
+func (s *Store) DeleteUser(id string) error {
+	return s.update(func(tx *bbolt.Tx, inv *invalidation) error {
+		users := tx.Bucket(bucketUsers)
+		u := new(User)
+		if err := getJSON(users, []byte(id), u); err != nil {
+			return err
+		}
+		if err := claimLogins(tx, nil, u); err != nil {
+			return err
+		}
+		for _, keyID := range childIDs(tx.Bucket(bucketKeysByOwner), id) {
+			if err := deleteAPIKey(tx, id, keyID, inv); err != nil {
+				return err
+			}
+		}
+		for _, sid := range childIDs(tx.Bucket(bucketSessionsByUser), id) {
+			if err := deleteSession(tx, id, sid, inv); err != nil {
+				return err
+			}
+		}
+		if err := users.Delete([]byte(id)); err != nil {
+			return err
+		}
+		inv.user(id)
+		return nil
+	})
+}
+
+// ListUsers returns every user sorted by username (case-insensitively).
+func (s *Store) ListUsers() ([]*User, error) {
+	var list []*User
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketUsers).ForEach(func(_, v []byte) error {
+			u := new(User)
+			if err := decode(v, u); err != nil {
+				return err
+			}
+			list = append(list, u)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(list, func(a, b *User) int {
+		return cmp.Or(
+			strings.Compare(strings.ToLower(a.Username), strings.ToLower(b.Username)),
+			strings.Compare(a.ID, b.ID))
+	})
+	return list, nil
+}
+
+// loginOwner returns the ID of the user a lowercased login names, as a
+// username first, then as an email; nil if none.
+func loginOwner(tx *bbolt.Tx, login []byte) []byte {
+	if len(login) == 0 {
+		return nil
+	}
+	if id := tx.Bucket(bucketUsersByName).Get(login); id != nil {
+		return id
+	}
+	return tx.Bucket(bucketUsersByEmail).Get(login)
+}
+
+// claimLogins moves the login indexes from old's username/email to u's.
+// Either may be nil: create (old nil) or delete (u nil). A login already
+// naming another user is ErrExists.
+func claimLogins(tx *bbolt.Tx, u, old *User) error {
+	byName, byEmail := tx.Bucket(bucketUsersByName), tx.Bucket(bucketUsersByEmail)
+	var newName, newEmail, oldName, oldEmail string
+	var id string
+	if u != nil {
+		id = u.ID
+		newName, newEmail = strings.ToLower(u.Username), strings.ToLower(u.Email)
+	}
+	if old != nil {
+		id = old.ID
+		oldName, oldEmail = strings.ToLower(old.Username), strings.ToLower(old.Email)
+	}
+	for _, login := range []string{newName, newEmail} {
+		if login == "" {
+			continue
+		}
+		if owner := loginOwner(tx, []byte(login)); owner != nil && string(owner) != id {
+			return fmt.Errorf("login %q: %w", login, ErrExists)
+		}
+	}
+	if oldName != "" && oldName != newName {
+		if err := byName.Delete([]byte(oldName)); err != nil {
+			return err
+		}
+	}
+	if oldEmail != "" && oldEmail != newEmail {
+		if err := byEmail.Delete([]byte(oldEmail)); err != nil {
+			return err
+		}
+	}
+	if newName != "" {
+		if err := byName.Put([]byte(newName), []byte(id)); err != nil {
+			return err
+		}
+	}
+	if newEmail != "" {
+		if err := byEmail.Put([]byte(newEmail), []byte(id)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateUser checks what the indexes and logins depend on.
+func validateUser(u *User) error {
+	if err := validateLogin("username", u.Username, maxUsernameLen); err != nil {
+		return err
+	}
+	if u.Email != "" {
+		return validateLogin("email", u.Email, maxEmailLen)
+	}
+	return nil
+}
+
+// validateLogin: 1..max characters of valid UTF-8, no whitespace, no control
+// characters (they make logins that look alike and break log lines).
+func validateLogin(what, s string, max int) error {
+	n := utf8.RuneCountInString(s)
+	if n == 0 || n > max {
+		return fmt.Errorf("%w: %s must be 1 to %d characters", ErrInvalid, what, max)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalid, what)
+	}
+	for _, r := range s {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			return fmt.Errorf("%w: %s must not contain whitespace or control characters", ErrInvalid, what)
+		}
+	}
+	return nil
+}
+
+// validateID keeps caller-supplied IDs (imports) safe as index keys: the
+// "owner/child" listing keys need IDs without '/'.
+func validateID(what, id string) error {
+	if id == "" || len(id) > maxIDLen {
+		return fmt.Errorf("%w: %s must be 1 to %d bytes", ErrInvalid, what, maxIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return fmt.Errorf("%w: %s may only contain letters, digits, '_', '-' and '.'", ErrInvalid, what)
+		}
+	}
+	return nil
+}
+
+// childIDs lists the children of owner in an "owner/child" index. It
+// collects first: deleting while a bbolt cursor walks skips entries.
+func childIDs(index *bbolt.Bucket, owner string) []string {
+	prefix := pairKey(owner, "")
+	var ids []string
+	c := index.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		ids = append(ids, string(k[len(prefix):]))
+	}
+	return ids
+}
