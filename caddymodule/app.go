@@ -54,15 +54,16 @@ type App struct {
 	// verified credentials). Default 100000.
 	CacheEntries int64 `json:"cache_entries,omitempty"`
 
-	store      *store.Store
-	storePath  string // set once we hold a reference in the pool
-	issuer     *tokens.Issuer
-	// Verified credentials: bearers by token, keys by key ID. Two caches
+	store     *store.Store
+	storePath string // set once we hold a reference in the pool
+	issuer    *tokens.Issuer
+	// Verified credentials, by the token or key string itself. Two caches
 	// so that no string of one kind can ever find a principal of the other.
+	// Only credentials that verified are ever added.
 	bearers *ristretto.Cache[string, *principal]
 	keys    *ristretto.Cache[string, *principal]
-	logger     *zap.Logger
-	now        func() time.Time
+	logger  *zap.Logger
+	now     func() time.Time
 }
 
 // CaddyModule returns the Caddy module information.

@@ -81,9 +81,18 @@ func (a *App) buildBearer(token string, c *tokens.Claims, now time.Time) (*princ
 	return p, nil
 }
 
-// authenticateKey resolves an API key. A key with a bad checksum is refused
+// authenticateKey resolves an API key. A cached key costs three cache
+// reads: no checksum, no digest. A key with a bad checksum is refused
 // without a store read.
 func (a *App) authenticateKey(key string, now time.Time) (*principal, *authError) {
+	if p, ok := a.keys.Get(key); ok && p.credential == key {
+		k, kerr := a.store.APIKeyByDigest(p.key.Digest)
+		u, uerr := a.store.UserByID(p.user.ID)
+		if kerr == nil && uerr == nil && k == p.key && u == p.user && k.Usable(now) {
+			return p, nil
+		}
+		// Changed, evicted or expired since cached: decide afresh.
+	}
 	digest, err := store.ParseSecret(store.KeyPrefix, key)
 	if err != nil {
 		return nil, errBadKey
@@ -99,13 +108,10 @@ func (a *App) authenticateKey(key string, now time.Time) (*principal, *authError
 	if err != nil {
 		return nil, storeFailure(err, errBadKey)
 	}
-	if p, ok := a.keys.Get(k.ID); ok && p.key == k && p.user == u {
-		return p, nil
-	}
 	if u.Disabled {
 		return nil, errBadKey
 	}
-	p := keyPrincipal(k, u)
-	a.keys.Set(k.ID, p, 1)
+	p := keyPrincipal(key, k, u)
+	a.keys.Set(key, p, 1)
 	return p, nil
 }

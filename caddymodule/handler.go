@@ -37,7 +37,7 @@ type Handler struct {
 
 	app     *App
 	routes  map[string]routeFunc
-	allow   caddyhttp.MatchPath
+	allow   allowList
 	headers identityHeaders
 	logger  *zap.Logger
 }
@@ -70,7 +70,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 }
 
 // setup builds the handler on a provisioned app.
-func (h *Handler) setup(ctx caddy.Context, app *App) error {
+func (h *Handler) setup(ctx caddy.Context, app *App) (err error) {
 	h.app = app
 	if h.APIKeyHeader == "" {
 		h.APIKeyHeader = "x-api-key"
@@ -99,8 +99,8 @@ func (h *Handler) setup(ctx caddy.Context, app *App) error {
 		}
 	}
 
-	h.allow = caddyhttp.MatchPath(h.Allow)
-	return h.allow.Provision(ctx)
+	h.allow, err = newAllowList(ctx, h.Allow)
+	return err
 }
 
 // mount adds routes under prefix; a path may be served by one route only.
@@ -127,7 +127,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return route(w, r)
 	}
 
-	if h.allowed(r) {
+	if h.allow.allows(r) {
 		h.dropCredentials(r)
 		return next.ServeHTTP(w, r)
 	}
@@ -143,43 +143,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	h.headers.inject(r, repl, p)
 	h.dropCredentials(r)
 	return next.ServeHTTP(w, r)
-}
-
-// allowed reports whether r may pass without a credential. Only a canonical
-// path can be allowed: if cleaning or decoding changes it (//, dot
-// segments, %2f, backslashes), the upstream might read it differently than
-// we do, so it must carry a credential like any other request.
-func (h *Handler) allowed(r *http.Request) bool {
-	if len(h.allow) == 0 {
-		return false
-	}
-	if !canonicalPath(r.URL.Path) {
-		return false
-	}
-	if raw := r.URL.RawPath; raw != "" && containsFold(raw, "%2f", "%5c", "%2e") {
-		return false
-	}
-	return h.allow.Match(r)
-}
-
-// canonicalPath reports whether p is already clean (a trailing slash
-// allowed) and has no backslash.
-func canonicalPath(p string) bool {
-	if p == "" || strings.ContainsRune(p, '\\') {
-		return false
-	}
-	clean := path.Clean(p)
-	return p == clean || p == clean+"/"
-}
-
-func containsFold(s string, subs ...string) bool {
-	ls := strings.ToLower(s)
-	for _, sub := range subs {
-		if strings.Contains(ls, sub) {
-			return true
-		}
-	}
-	return false
 }
 
 // authenticate finds the request's one credential and resolves it.

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/authgate/authgate/store"
 )
@@ -302,14 +303,22 @@ func TestLoginInputsAndFailures(t *testing.T) {
 		r      *http.Request
 		status int
 	}{
-		"malformed json":  {jsonRequest("POST", "/rest/login", `{"username":`), 400},
-		"two objects":     {jsonRequest("POST", "/rest/login", `{"username":"a"}{"password":"b"}`), 400},
-		"missing fields":  {jsonRequest("POST", "/rest/login", `{}`), 400},
-		"huge body":       {jsonRequest("POST", "/rest/login", `{"username":"`+strings.Repeat("a", 70<<10)+`"}`), 413},
-		"text body":       {func() *http.Request { r := httptest.NewRequest("POST", "/rest/login", strings.NewReader("x")); r.Header.Set("Content-Type", "text/plain"); return r }(), 415},
-		"ambiguous":       {jsonRequest("POST", "/rest/login?username=other", `{"username":"hank","password":"pw-hank-123"}`), 400},
-		"GET login":       {httptest.NewRequest("GET", "/rest/login", nil), 405},
-		"bad media type":  {func() *http.Request { r := jsonRequest("POST", "/rest/login", `{}`); r.Header.Set("Content-Type", "application/json; ;"); return r }(), 415},
+		"malformed json": {jsonRequest("POST", "/rest/login", `{"username":`), 400},
+		"two objects":    {jsonRequest("POST", "/rest/login", `{"username":"a"}{"password":"b"}`), 400},
+		"missing fields": {jsonRequest("POST", "/rest/login", `{}`), 400},
+		"huge body":      {jsonRequest("POST", "/rest/login", `{"username":"`+strings.Repeat("a", 70<<10)+`"}`), 413},
+		"text body": {func() *http.Request {
+			r := httptest.NewRequest("POST", "/rest/login", strings.NewReader("x"))
+			r.Header.Set("Content-Type", "text/plain")
+			return r
+		}(), 415},
+		"ambiguous": {jsonRequest("POST", "/rest/login?username=other", `{"username":"hank","password":"pw-hank-123"}`), 400},
+		"GET login": {httptest.NewRequest("GET", "/rest/login", nil), 405},
+		"bad media type": {func() *http.Request {
+			r := jsonRequest("POST", "/rest/login", `{}`)
+			r.Header.Set("Content-Type", "application/json; ;")
+			return r
+		}(), 415},
 		"array body":      {jsonRequest("POST", "/rest/login", `[1,2]`), 400},
 		"no body no type": {httptest.NewRequest("POST", "/rest/login", nil), 400},
 	}
@@ -359,4 +368,25 @@ func TestUserRouteAndJWKS(t *testing.T) {
 	if _, private := jwks.Keys[0]["d"]; private || jwks.Keys[0]["kid"] == "" {
 		t.Errorf("jwks key: %v", jwks.Keys[0])
 	}
+}
+
+// A key that expires while its principal is cached stops working at its
+// expiry: the cached decision is re-checked against the clock.
+func TestCachedKeyExpires(t *testing.T) {
+	g := newGateway(t, nil)
+	g.addUser("hal", "pw-hal-123")
+	k, err := g.ops.createKey(createKeyRequest{User: "hal", Name: "short", ExpiresIn: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := g.do(withKey("GET", "/app", k.Key)); w.Code != 200 {
+		t.Fatalf("fresh key: %d", w.Code)
+	}
+	g.waitCache()
+	if w := g.do(withKey("GET", "/app", k.Key)); w.Code != 200 {
+		t.Fatalf("cached key: %d", w.Code)
+	}
+	later := time.Now().Add(time.Hour + time.Second)
+	g.app.now = func() time.Time { return later }
+	expectRefused(t, g, g.do(withKey("GET", "/app", k.Key)), 401, "invalid_token")
 }

@@ -10,9 +10,9 @@ import (
 // identityHeaders knows the configured identity header names and the
 // credential header, and does the header work of every request.
 type identityHeaders struct {
-	prefix    string                 // e.g. "X-Auth-"
-	names     [numIdentities]string  // canonical names, e.g. "X-Auth-User-Id"
-	keyHeader string                 // canonical API key header, e.g. "X-Api-Key"
+	prefix    string                // e.g. "X-Auth-"
+	names     [numIdentities]string // canonical names, e.g. "X-Auth-User-Id"
+	keyHeader string                // canonical API key header, e.g. "X-Api-Key"
 }
 
 func newIdentityHeaders(prefix, keyHeader string) identityHeaders {

@@ -49,7 +49,9 @@ const (
 // replaces those records (new pointers), so pointer equality says "nothing
 // changed since" without reading the records' fields again.
 type principal struct {
-	credential string    // the token, or the key's ID: compared on every hit
+	// credential is the token or the API key itself, compared in full on
+	// every cache hit: the cache's own key is only a hash.
+	credential string
 	expires    time.Time // the token's exp; zero for API keys
 
 	user    *store.User
@@ -105,9 +107,9 @@ func bearerPrincipal(token string, c *tokens.Claims, u *store.User, s *store.Ses
 }
 
 // keyPrincipal builds the principal of an API key.
-func keyPrincipal(k *store.APIKey, u *store.User) *principal {
+func keyPrincipal(key string, k *store.APIKey, u *store.User) *principal {
 	p := newPrincipal(methodAPIKey, u)
-	p.credential = k.ID
+	p.credential = key
 	p.key = k
 	p.restricted = true
 	p.perms = k.Permissions
