@@ -30,6 +30,7 @@ const (
 	defaultSigningAlg   = "EdDSA"
 	defaultLockoutCount = 5
 	defaultLockoutFor   = 5 * time.Minute
+	defaultSessionLimit = 10
 )
 
 // App is the `authgate` Caddy app: one store and one token issuer per Caddy
@@ -50,12 +51,17 @@ type App struct {
 	// LockoutAttempts failures lock an account for LockoutDuration.
 	LockoutAttempts int            `json:"lockout_attempts,omitempty"`
 	LockoutDuration caddy.Duration `json:"lockout_duration,omitempty"`
+	// SessionLimit is how many live sessions one user may have; a login
+	// past it revokes the user's oldest session. A user's own
+	// sessionLimit overrides it. Default 10.
+	SessionLimit int `json:"session_limit,omitempty"`
 	// CacheEntries bounds each in-memory cache (users, keys, sessions,
 	// verified credentials). Default 100000.
 	CacheEntries int64 `json:"cache_entries,omitempty"`
 
 	store     *store.Store
 	storePath string // set once we hold a reference in the pool
+	lockout   *lockoutTracker
 	issuer    *tokens.Issuer
 	// Verified credentials, by the token or key string itself. Two caches
 	// so that no string of one kind can ever find a principal of the other.
@@ -80,7 +86,12 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // the file a second time.
 var stores = caddy.NewUsagePool()
 
-type sharedStore struct{ *store.Store }
+// sharedStore is what the pool holds per file: the open store and the
+// login-failure counters of its accounts, so that a reload keeps both.
+type sharedStore struct {
+	*store.Store
+	lockout *lockoutTracker
+}
 
 func (s sharedStore) Destruct() error { return s.Close() }
 
@@ -105,7 +116,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		return sharedStore{st}, nil
+		return sharedStore{Store: st, lockout: newLockoutTracker(int(a.CacheEntries))}, nil
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
@@ -114,7 +125,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("authgate: opening store: %w", err)
 	}
 	a.storePath = path
-	a.store = val.(sharedStore).Store
+	shared := val.(sharedStore)
+	a.store, a.lockout = shared.Store, shared.lockout
 
 	if err := a.loadIssuer(); err != nil {
 		return err
@@ -164,6 +176,9 @@ func (a *App) applyDefaults() {
 	if a.LockoutDuration == 0 {
 		a.LockoutDuration = caddy.Duration(defaultLockoutFor)
 	}
+	if a.SessionLimit == 0 {
+		a.SessionLimit = defaultSessionLimit
+	}
 	if a.CacheEntries == 0 {
 		a.CacheEntries = 100_000
 	}
@@ -176,8 +191,8 @@ func (a *App) validate() error {
 	if a.AccessTTL < 0 || a.RefreshTTL < 0 || a.LockoutDuration < 0 {
 		return errors.New("authgate: durations must be positive")
 	}
-	if a.LockoutAttempts < 0 || a.CacheEntries < 0 {
-		return errors.New("authgate: lockout attempts and cache_entries must be positive")
+	if a.LockoutAttempts < 0 || a.CacheEntries < 0 || a.SessionLimit < 0 {
+		return errors.New("authgate: lockout attempts, session_limit and cache_entries must be positive")
 	}
 	return nil
 }

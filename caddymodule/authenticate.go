@@ -15,18 +15,23 @@ type authError struct {
 	status      int
 	code        string
 	description string
+	retryAfter  int // seconds; set only on 429
+}
+
+func refusal(status int, code, description string) *authError {
+	return &authError{status: status, code: code, description: description}
 }
 
 func (e *authError) Error() string { return e.code + ": " + e.description }
 
 var (
-	errNoCredential = &authError{http.StatusUnauthorized, "unauthorized", "a Bearer token or an API key is required"}
-	errBadToken     = &authError{http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked"}
-	errBadKey       = &authError{http.StatusUnauthorized, "invalid_token", "the API key is invalid, expired or revoked"}
-	errTwoMethods   = &authError{http.StatusBadRequest, "invalid_request", "use exactly one credential per request: one Authorization header or one API key, not both"}
-	errBadScheme    = &authError{http.StatusUnauthorized, "invalid_token", "the Authorization header must be \"Bearer <token>\""}
-	errForbidden    = &authError{http.StatusForbidden, "insufficient_scope", "the credential does not permit this method"}
-	errStore        = &authError{http.StatusServiceUnavailable, "temporarily_unavailable", "the credential store could not be read; try again"}
+	errNoCredential = refusal(http.StatusUnauthorized, "unauthorized", "a Bearer token or an API key is required")
+	errBadToken     = refusal(http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked")
+	errBadKey       = refusal(http.StatusUnauthorized, "invalid_token", "the API key is invalid, expired or revoked")
+	errTwoMethods   = refusal(http.StatusBadRequest, "invalid_request", "use exactly one credential per request: one Authorization header or one API key, not both")
+	errBadScheme    = refusal(http.StatusUnauthorized, "invalid_token", "the Authorization header must be \"Bearer <token>\"")
+	errForbidden    = refusal(http.StatusForbidden, "insufficient_scope", "the credential does not permit this method")
+	errStore        = refusal(http.StatusServiceUnavailable, "temporarily_unavailable", "the credential store could not be read; try again")
 )
 
 // storeFailure maps a store lookup error: a missing record refuses the

@@ -32,6 +32,7 @@ func init() {
 //		refresh_ttl <duration>
 //		signing_alg EdDSA|ES256|RS256|HS256
 //		lockout     <failures> <duration>
+//		session_limit <n>
 //		cache_entries <n>
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
@@ -71,6 +72,14 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "lockout":
 			a.LockoutAttempts, a.LockoutDuration, err = lockoutArgs(d)
+		case "session_limit":
+			var s string
+			if s, err = oneArg(d); err == nil {
+				a.SessionLimit, err = strconv.Atoi(s)
+				if err != nil || a.SessionLimit < 1 {
+					err = d.Errf("session_limit %q: want a positive whole number", s)
+				}
+			}
 		case "cache_entries":
 			var s string
 			if s, err = oneArg(d); err == nil {

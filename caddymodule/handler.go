@@ -164,6 +164,20 @@ func (h *Handler) authenticate(r *http.Request) (*principal, *authError) {
 	return nil, errNoCredential
 }
 
+// authenticateRoute authenticates a request to one of the handler's own
+// routes and applies the same method rule as on proxied traffic: an API key
+// (or a quick_login session) may only do what its permissions allow.
+func (h *Handler) authenticateRoute(r *http.Request) (*principal, *authError) {
+	p, aerr := h.authenticate(r)
+	if aerr != nil {
+		return nil, aerr
+	}
+	if !p.allows(r.Method) {
+		return nil, errForbidden
+	}
+	return p, nil
+}
+
 // bearerToken extracts the token of "Bearer <token>" (scheme in any case).
 func bearerToken(v string) (string, bool) {
 	scheme, token, ok := strings.Cut(v, " ")

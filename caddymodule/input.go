@@ -14,10 +14,10 @@ import (
 const maxAuthBody = 64 << 10
 
 var (
-	errBodyTooLarge = &authError{http.StatusRequestEntityTooLarge, "invalid_request", "the request body is larger than 64 KiB"}
-	errMalformed    = &authError{http.StatusBadRequest, "invalid_request", "the request body is malformed"}
-	errAmbiguous    = &authError{http.StatusBadRequest, "invalid_request", "a parameter was given twice with different values"}
-	errContentType  = &authError{http.StatusUnsupportedMediaType, "invalid_request", "send JSON, a urlencoded form or multipart form data"}
+	errBodyTooLarge = refusal(http.StatusRequestEntityTooLarge, "invalid_request", "the request body is larger than 64 KiB")
+	errMalformed    = refusal(http.StatusBadRequest, "invalid_request", "the request body is malformed")
+	errAmbiguous    = refusal(http.StatusBadRequest, "invalid_request", "a parameter was given twice with different values")
+	errContentType  = refusal(http.StatusUnsupportedMediaType, "invalid_request", "send JSON, a urlencoded form or multipart form data")
 )
 
 // params are the string parameters of an auth route: the query string

@@ -117,7 +117,7 @@ func (h *Handler) pmUser(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return methodNotAllowed(w, http.MethodGet)
 	}
-	p, aerr := h.authenticate(r)
+	p, aerr := h.authenticateRoute(r)
 	if aerr != nil {
 		return h.refuse(w, aerr)
 	}

@@ -20,6 +20,9 @@ func writeAuthError(w http.ResponseWriter, e *authError) error {
 	if c, ok := challenges[e.code]; ok && e.status != http.StatusServiceUnavailable {
 		w.Header().Set("WWW-Authenticate", c)
 	}
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.retryAfter))
+	}
 	return writeJSON(w, e.status, struct {
 		Error       string `json:"error"`
 		Description string `json:"error_description"`
@@ -44,5 +47,5 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 // methodNotAllowed answers a known route called with the wrong method.
 func methodNotAllowed(w http.ResponseWriter, allow string) error {
 	w.Header().Set("Allow", allow)
-	return writeAuthError(w, &authError{http.StatusMethodNotAllowed, "invalid_request", "this route accepts " + allow + " only"})
+	return writeAuthError(w, refusal(http.StatusMethodNotAllowed, "invalid_request", "this route accepts "+allow+" only"))
 }

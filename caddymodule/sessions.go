@@ -13,11 +13,13 @@ import (
 // files only translate requests and responses.
 
 var (
-	errBadCredentials = &authError{http.StatusUnauthorized, "invalid_credentials", "the username or password is wrong"}
-	errMissingLogin   = &authError{http.StatusBadRequest, "invalid_request", "username and password are required"}
-	errBadRefresh     = &authError{http.StatusUnauthorized, "invalid_grant", "the refresh token is invalid, expired or already used"}
-	errMissingRefresh = &authError{http.StatusBadRequest, "invalid_request", "refresh_token is required"}
-	errNeedsBearer    = &authError{http.StatusBadRequest, "invalid_request", "this route needs a Bearer access token; API keys are revoked with `caddy authgate key revoke`"}
+	errBadCredentials = refusal(http.StatusUnauthorized, "invalid_credentials", "the username or password is wrong")
+	errMissingLogin   = refusal(http.StatusBadRequest, "invalid_request", "username and password are required")
+	errWrongPassword  = refusal(http.StatusUnauthorized, "invalid_credentials", "the password is wrong")
+	errWrongPIN       = refusal(http.StatusUnauthorized, "invalid_credentials", "the PIN is wrong or not set")
+	errBadRefresh     = refusal(http.StatusUnauthorized, "invalid_grant", "the refresh token is invalid, expired or already used")
+	errMissingRefresh = refusal(http.StatusBadRequest, "invalid_request", "refresh_token is required")
+	errNeedsBearer    = refusal(http.StatusBadRequest, "invalid_request", "this route needs a Bearer access token; API keys are revoked with `caddy authgate key revoke`")
 )
 
 // tokenPair is what a login or a refresh hands out.
@@ -28,29 +30,55 @@ type tokenPair struct {
 }
 
 // checkPassword finds the account named by login (username or email) and
-// verifies password. Unknown accounts cost one hash too, and every failure
-// is the same error, so neither status, body nor timing tells them apart.
+// verifies password, under the account's lockout. Unknown accounts cost one
+// hash too and lock alike, and every failure is the same error, so neither
+// status, body nor timing tells them apart.
 func (a *App) checkPassword(login, password string) (*store.User, *authError) {
 	u, err := a.store.UserByLogin(login)
-	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
-			return nil, errStore
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, errStore
+	}
+	account := loginAccount(login)
+	if u != nil {
+		account = userAccount(u.ID)
+	}
+	aerr := a.guard(account, func() *authError {
+		if u == nil || u.PasswordHash == "" {
+			store.VerifyDummy(password)
+			return errBadCredentials
 		}
-		store.VerifyDummy(password)
-		return nil, errBadCredentials
-	}
-	if u.PasswordHash == "" {
-		store.VerifyDummy(password)
-		return nil, errBadCredentials
-	}
-	ok, rehash, err := store.VerifySecret(u.PasswordHash, password)
-	if err != nil || !ok || u.Disabled {
-		return nil, errBadCredentials
-	}
-	if rehash {
-		a.upgradeHash(u.ID, password)
+		ok, rehash, err := store.VerifySecret(u.PasswordHash, password)
+		if err != nil || !ok || u.Disabled {
+			return errBadCredentials
+		}
+		if rehash {
+			a.upgradeHash(u.ID, password)
+		}
+		return nil
+	})
+	if aerr != nil {
+		return nil, aerr
 	}
 	return u, nil
+}
+
+// checkUserSecret verifies the password (or, with pin, the PIN) of an
+// already authenticated user, under the same lockout as their logins.
+func (a *App) checkUserSecret(u *store.User, secret string, pin bool) *authError {
+	return a.guard(userAccount(u.ID), func() *authError {
+		phc, wrong := u.PasswordHash, errWrongPassword
+		if pin {
+			phc, wrong = u.PINHash, errWrongPIN
+		}
+		if phc == "" {
+			store.VerifyDummy(secret)
+			return wrong
+		}
+		if ok, _, err := store.VerifySecret(phc, secret); err != nil || !ok {
+			return wrong
+		}
+		return nil
+	})
 }
 
 // upgradeHash replaces an imported (bcrypt) hash with argon2id after a

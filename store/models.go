@@ -152,6 +152,9 @@ type User struct {
 	// PasswordHash and PINHash are PHC strings (argon2id, or bcrypt on import).
 	PasswordHash string `json:"passwordHash,omitempty"`
 	PINHash      string `json:"pinHash,omitempty"`
+	// SessionLimit caps this user's live sessions; 0 means the gateway's
+	// session_limit.
+	SessionLimit int `json:"sessionLimit,omitempty"`
 	// TokenEpoch is carried in every access token; raising it refuses every
 	// token issued before (password change, "log out everywhere").
 	TokenEpoch int64 `json:"tokenEpoch,omitempty"`
