@@ -70,6 +70,8 @@ type App struct {
 	keys    *ristretto.Cache[string, *principal]
 	logger  *zap.Logger
 	now     func() time.Time
+	usage   *keyUsage
+	upkeep  *maintainer
 }
 
 // CaddyModule returns the Caddy module information.
@@ -99,6 +101,7 @@ func (s sharedStore) Destruct() error { return s.Close() }
 // builds the token issuer.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	a.usage = new(keyUsage)
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -238,11 +241,19 @@ func retireOtherAlgs(keys []store.SigningKey, alg string) []store.SigningKey {
 	return out
 }
 
-// Start is a no-op: the store opened in Provision.
-func (a *App) Start() error { return nil }
+// Start begins the background upkeep (key lastUsed batches, pruning of
+// dead sessions). The store opened in Provision.
+func (a *App) Start() error {
+	a.startMaintenance()
+	return nil
+}
 
-// Stop is a no-op: Cleanup releases the store once no config uses it.
-func (a *App) Stop() error { return nil }
+// Stop ends the upkeep and writes the pending key uses; Cleanup releases
+// the store once no config uses it.
+func (a *App) Stop() error {
+	a.stopMaintenance()
+	return nil
+}
 
 // Cleanup releases this config's reference to the store and closes the
 // credential cache. Safe after a failed Provision.

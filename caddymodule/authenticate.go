@@ -43,14 +43,12 @@ func storeFailure(err error, refused *authError) *authError {
 	return errStore
 }
 
-// authenticateBearer resolves an access token. On a cache hit it costs three
-// cache reads and no signature check; the signature is verified once per
-// token.
+// authenticateBearer resolves an access token. On a cache hit it costs a
+// few cache reads and no signature check; the signature is verified once
+// per token.
 func (a *App) authenticateBearer(token string, now time.Time) (*principal, *authError) {
 	if p, ok := a.bearers.Get(token); ok && p.credential == token && now.Before(p.expires) {
-		u, uerr := a.store.UserByID(p.user.ID)
-		s, serr := a.store.SessionByID(p.session.ID)
-		if uerr == nil && serr == nil && u == p.user && s == p.session {
+		if a.current(p, now) {
 			return p, nil
 		}
 		// Something changed since the principal was built: decide afresh
@@ -79,24 +77,41 @@ func (a *App) buildBearer(token string, c *tokens.Claims, now time.Time) (*princ
 	if !s.Alive() || s.UserID != u.ID {
 		return nil, errBadToken
 	}
-	p := bearerPrincipal(token, c, u, s)
+	// A quick_login session lives only as long as the key it was opened
+	// with: revoking or expiring the key ends its tokens too.
+	var k *store.APIKey
+	if s.KeyID != "" {
+		if k, err = a.sessionKey(s.KeyID); err != nil {
+			return nil, storeFailure(err, errBadToken)
+		}
+		if k.OwnerID != u.ID || !k.Usable(now) {
+			return nil, errBadToken
+		}
+	}
+	p := bearerPrincipal(token, c, u, s, k)
 	if ttl := c.ExpiresAt.Sub(now); ttl > 0 {
 		a.bearers.SetWithTTL(token, p, 1, ttl)
 	}
 	return p, nil
 }
 
-// authenticateKey resolves an API key. A cached key costs three cache
+// sessionKey returns the key a quick_login session was opened with, as the
+// store's cache holds it (so current can compare pointers).
+func (a *App) sessionKey(keyID string) (*store.APIKey, error) {
+	k, err := a.store.APIKeyByID(keyID)
+	if err != nil {
+		return nil, err
+	}
+	return a.store.APIKeyByDigest(k.Digest)
+}
+
+// authenticateKey resolves an API key. A cached key costs a few cache
 // reads: no checksum, no digest. A key with a bad checksum is refused
 // without a store read.
 func (a *App) authenticateKey(key string, now time.Time) (*principal, *authError) {
-	if p, ok := a.keys.Get(key); ok && p.credential == key {
-		k, kerr := a.store.APIKeyByDigest(p.key.Digest)
-		u, uerr := a.store.UserByID(p.user.ID)
-		if kerr == nil && uerr == nil && k == p.key && u == p.user && k.Usable(now) {
-			return p, nil
-		}
-		// Changed, evicted or expired since cached: decide afresh.
+	if p, ok := a.keys.Get(key); ok && p.credential == key && a.current(p, now) {
+		a.noteKeyUse(p, now)
+		return p, nil
 	}
 	digest, err := store.ParseSecret(store.KeyPrefix, key)
 	if err != nil {
@@ -118,5 +133,27 @@ func (a *App) authenticateKey(key string, now time.Time) (*principal, *authError
 	}
 	p := keyPrincipal(key, k, u)
 	a.keys.Set(key, p, 1)
+	a.noteKeyUse(p, now)
 	return p, nil
+}
+
+// current reports whether a cached principal may be reused at now: the
+// store still hands out the very records it was built from (every write
+// replaces the records it touches, so an unchanged pointer means nothing
+// changed), and its key, if any, has not expired since.
+func (a *App) current(p *principal, now time.Time) bool {
+	if u, err := a.store.UserByID(p.user.ID); err != nil || u != p.user {
+		return false
+	}
+	if p.session != nil {
+		if s, err := a.store.SessionByID(p.session.ID); err != nil || s != p.session {
+			return false
+		}
+	}
+	if p.key != nil {
+		if k, err := a.store.APIKeyByDigest(p.key.Digest); err != nil || k != p.key || !k.Usable(now) {
+			return false
+		}
+	}
+	return true
 }

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/authgate/authgate/store"
@@ -56,13 +57,17 @@ type principal struct {
 
 	user    *store.User
 	session *store.Session // bearer only
-	key     *store.APIKey  // API key only
+	key     *store.APIKey  // API key, or the key a quick_login session rests on
 	claims  *tokens.Claims // bearer only
 
 	// restricted principals may only use the methods perms allows: every
 	// API key, and sessions opened with a key's client secret.
 	restricted bool
 	perms      store.Permission
+
+	// lastUse is when this key's use was last recorded, in Unix seconds
+	// (API keys only; see noteKeyUse).
+	lastUse atomic.Int64
 
 	values       [numIdentities][]string // nil: header not set
 	placeholders [numIdentities]any      // nil: placeholder not set
@@ -92,11 +97,12 @@ func (p *principal) allows(method string) bool {
 }
 
 // bearerPrincipal builds the principal of a verified access token.
-func bearerPrincipal(token string, c *tokens.Claims, u *store.User, s *store.Session) *principal {
+func bearerPrincipal(token string, c *tokens.Claims, u *store.User, s *store.Session, k *store.APIKey) *principal {
 	p := newPrincipal(methodBearer, u)
 	p.credential = token
 	p.expires = c.ExpiresAt
 	p.session = s
+	p.key = k
 	p.claims = c
 	if s.Permissions != 0 {
 		p.restricted = true
@@ -111,6 +117,7 @@ func keyPrincipal(key string, k *store.APIKey, u *store.User) *principal {
 	p := newPrincipal(methodAPIKey, u)
 	p.credential = key
 	p.key = k
+	p.lastUse.Store(k.LastUsed.Unix())
 	p.restricted = true
 	p.perms = k.Permissions
 	p.set(idKeyID, k.ID)

@@ -109,7 +109,7 @@ func (a *App) openSession(u *store.User, perms store.Permission, keyID string) (
 		Permissions: perms,
 		KeyID:       keyID,
 	}
-	if err := a.store.CreateSession(s, store.DigestOf(refresh)); err != nil {
+	if _, err := a.store.CreateSession(s, store.DigestOf(refresh), a.sessionLimit(u)); err != nil {
 		return tokenPair{}, errStore
 	}
 	if _, err := a.store.UpdateUser(u.ID, func(u *store.User) error {
@@ -119,6 +119,24 @@ func (a *App) openSession(u *store.User, perms store.Permission, keyID string) (
 		return tokenPair{}, errStore
 	}
 	return a.issuePair(u, s, refresh, now)
+}
+
+// sessionLimit is how many live sessions u may have.
+func (a *App) sessionLimit(u *store.User) int {
+	if u.SessionLimit > 0 {
+		return u.SessionLimit
+	}
+	return a.SessionLimit
+}
+
+// sessionLimits reports u's session limit and live sessions, for the
+// session_limits route.
+func (a *App) sessionLimits(u *store.User) (limit, live int, aerr *authError) {
+	live, err := a.store.LiveSessions(u.ID, a.now().UTC())
+	if err != nil {
+		return 0, 0, storeFailure(err, errBadToken)
+	}
+	return a.sessionLimit(u), live, nil
 }
 
 // refreshSession spends a refresh token and issues the next pair. A spent

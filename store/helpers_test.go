@@ -50,7 +50,7 @@ func mustSession(t testing.TB, s *Store, userID string) (*Session, Digest) {
 	}
 	sess := &Session{UserID: userID, ExpiresAt: time.Now().Add(time.Hour)}
 	d := DigestOf(secret)
-	if err := s.CreateSession(sess, d); err != nil {
+	if _, err := s.CreateSession(sess, d, 0); err != nil {
 		t.Fatalf("CreateSession: %v", err)
 	}
 	return sess, d

@@ -27,31 +27,49 @@ const reuseReason = "refresh token reused"
 // with its first refresh token, given as its digest. It fills sess.ID (when
 // empty), sess.V and sess.CreatedAt (when zero); sess.ExpiresAt, when the
 // refresh token stops working, is required.
-func (s *Store) CreateSession(sess *Session, refresh Digest) error {
+//
+// With limit > 0 the user keeps at most limit live sessions: in the same
+// transaction, their oldest live sessions are revoked to make room. It
+// returns how many were revoked.
+func (s *Store) CreateSession(sess *Session, refresh Digest, limit int) (revoked int, err error) {
 	if sess.ID == "" {
 		sess.ID = NewID("ses_")
 	}
 	if err := validateID("session id", sess.ID); err != nil {
-		return err
+		return 0, err
 	}
 	if refresh == (Digest{}) {
-		return fmt.Errorf("%w: session without refresh token digest", ErrInvalid)
+		return 0, fmt.Errorf("%w: session without refresh token digest", ErrInvalid)
 	}
 	if sess.ExpiresAt.IsZero() {
-		return fmt.Errorf("%w: session without expiry", ErrInvalid)
+		return 0, fmt.Errorf("%w: session without expiry", ErrInvalid)
 	}
 	sess.V = recordVersion
 	if sess.CreatedAt.IsZero() {
 		sess.CreatedAt = utcNow()
 	}
 	sess.ExpiresAt = sess.ExpiresAt.UTC()
-	return s.update(func(tx *bbolt.Tx, _ *invalidation) error {
+	err = s.update(func(tx *bbolt.Tx, inv *invalidation) error {
+		revoked = 0
 		if tx.Bucket(bucketUsers).Get([]byte(sess.UserID)) == nil {
 			return fmt.Errorf("user %q: %w", sess.UserID, ErrNotFound)
 		}
 		sessions := tx.Bucket(bucketSessions)
 		if sessions.Get([]byte(sess.ID)) != nil {
 			return fmt.Errorf("session id %q: %w", sess.ID, ErrExists)
+		}
+		if limit > 0 {
+			live, err := liveSessions(tx, sess.UserID, sess.CreatedAt)
+			if err != nil {
+				return err
+			}
+			for len(live) >= limit { // oldest first
+				if _, err := revokeSession(tx, live[0].ID, sessionLimitReason, sess.CreatedAt, inv); err != nil {
+					return err
+				}
+				live = live[1:]
+				revoked++
+			}
 		}
 		if err := putRefresh(tx, refresh, refreshEntry{SID: sess.ID, Exp: sess.ExpiresAt}); err != nil {
 			return err
@@ -61,6 +79,49 @@ func (s *Store) CreateSession(sess *Session, refresh Digest) error {
 		}
 		return putJSON(sessions, []byte(sess.ID), sess)
 	})
+	if err != nil {
+		return 0, err
+	}
+	return revoked, nil
+}
+
+// sessionLimitReason is the RevokeReason of a session a newer login pushed
+// out.
+const sessionLimitReason = "session limit reached"
+
+// LiveSessions counts the user's sessions that are neither revoked nor past
+// their refresh expiry at now.
+func (s *Store) LiveSessions(userID string, now time.Time) (int, error) {
+	n := 0
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		live, err := liveSessions(tx, userID, now)
+		n = len(live)
+		return err
+	})
+	return n, err
+}
+
+// liveSessions lists the user's live sessions at now, oldest first.
+func liveSessions(tx *bbolt.Tx, userID string, now time.Time) ([]*Session, error) {
+	sessions := tx.Bucket(bucketSessions)
+	var live []*Session
+	for _, sid := range childIDs(tx.Bucket(bucketSessionsByUser), userID) {
+		sess := new(Session)
+		err := getJSON(sessions, []byte(sid), sess)
+		if errors.Is(err, ErrNotFound) {
+			continue // dangling index entry
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !sess.Revoked && now.Before(sess.ExpiresAt) {
+			live = append(live, sess)
+		}
+	}
+	slices.SortFunc(live, func(a, b *Session) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return live, nil
 }
 
 // SessionByID returns the session with id: the request path's lookup. The

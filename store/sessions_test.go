@@ -170,17 +170,17 @@ func TestCreateSessionChecks(t *testing.T) {
 	s := openTest(t)
 	u := mustUser(t, s, "olga")
 	exp := time.Now().Add(time.Hour)
-	if err := s.CreateSession(&Session{UserID: "usr_nobody", ExpiresAt: exp}, newDigest(t)); !errors.Is(err, ErrNotFound) {
+	if _, err := s.CreateSession(&Session{UserID: "usr_nobody", ExpiresAt: exp}, newDigest(t), 0); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown user: err = %v, want ErrNotFound", err)
 	}
-	if err := s.CreateSession(&Session{UserID: u.ID}, newDigest(t)); !errors.Is(err, ErrInvalid) {
+	if _, err := s.CreateSession(&Session{UserID: u.ID}, newDigest(t), 0); !errors.Is(err, ErrInvalid) {
 		t.Errorf("no expiry: err = %v, want ErrInvalid", err)
 	}
-	if err := s.CreateSession(&Session{UserID: u.ID, ExpiresAt: exp}, Digest{}); !errors.Is(err, ErrInvalid) {
+	if _, err := s.CreateSession(&Session{UserID: u.ID, ExpiresAt: exp}, Digest{}, 0); !errors.Is(err, ErrInvalid) {
 		t.Errorf("no refresh digest: err = %v, want ErrInvalid", err)
 	}
 	_, d := mustSession(t, s, u.ID)
-	if err := s.CreateSession(&Session{UserID: u.ID, ExpiresAt: exp}, d); !errors.Is(err, ErrExists) {
+	if _, err := s.CreateSession(&Session{UserID: u.ID, ExpiresAt: exp}, d, 0); !errors.Is(err, ErrExists) {
 		t.Errorf("reused refresh digest: err = %v, want ErrExists", err)
 	}
 }
@@ -190,7 +190,7 @@ func TestDeleteSessionsExpiredBefore(t *testing.T) {
 	u := mustUser(t, s, "pia")
 	old := &Session{UserID: u.ID, ExpiresAt: time.Now().Add(-time.Hour)}
 	r := newDigest(t)
-	if err := s.CreateSession(old, r); err != nil {
+	if _, err := s.CreateSession(old, r, 0); err != nil {
 		t.Fatal(err)
 	}
 	live, _ := mustSession(t, s, u.ID)
@@ -208,5 +208,46 @@ func TestDeleteSessionsExpiredBefore(t *testing.T) {
 	}
 	if _, err := s.SessionByID(live.ID); err != nil {
 		t.Errorf("live session: %v", err)
+	}
+}
+
+// A login past the limit revokes the user's oldest live sessions, in the
+// same transaction; other users and already revoked sessions do not count.
+func TestCreateSessionLimit(t *testing.T) {
+	s := openTest(t)
+	u := mustUser(t, s, "lim")
+	other := mustUser(t, s, "other")
+	mustSession(t, s, other.ID)
+	base := time.Now().UTC()
+	var ids []string
+	for i := range 4 {
+		sess := &Session{UserID: u.ID, CreatedAt: base.Add(time.Duration(i) * time.Second), ExpiresAt: base.Add(time.Hour)}
+		revoked, err := s.CreateSession(sess, newDigest(t), 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := max(0, i-2); revoked != want {
+			t.Errorf("login %d revoked %d sessions, want %d", i, revoked, want)
+		}
+		ids = append(ids, sess.ID)
+	}
+	if n, err := s.LiveSessions(u.ID, base.Add(5*time.Second)); err != nil || n != 3 {
+		t.Fatalf("live sessions %d (%v), want 3", n, err)
+	}
+	first, err := s.SessionByID(ids[0])
+	if err != nil || !first.Revoked || first.RevokeReason != sessionLimitReason {
+		t.Fatalf("oldest session: %+v %v, want revoked by the limit", first, err)
+	}
+	for _, id := range ids[1:] {
+		if sess, err := s.SessionByID(id); err != nil || sess.Revoked {
+			t.Errorf("session %s: %+v %v, want live", id, sess, err)
+		}
+	}
+	if n, err := s.LiveSessions(other.ID, base); err != nil || n != 1 {
+		t.Errorf("the other user's sessions: %d (%v), want 1 untouched", n, err)
+	}
+	// Expired sessions are not live and make no room-taking revocation.
+	if n, err := s.LiveSessions(u.ID, base.Add(2*time.Hour)); err != nil || n != 0 {
+		t.Errorf("live after expiry: %d (%v), want 0", n, err)
 	}
 }
