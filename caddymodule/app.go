@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -62,7 +63,9 @@ type App struct {
 	store     *store.Store
 	storePath string // set once we hold a reference in the pool
 	lockout   *lockoutTracker
-	issuer    *tokens.Issuer
+	// issuer signs and verifies access tokens; swapped whole when the
+	// signing keys change (rotation, pruning).
+	issuer *atomic.Pointer[tokens.Issuer]
 	// Verified credentials, by the token or key string itself. Two caches
 	// so that no string of one kind can ever find a principal of the other.
 	// Only credentials that verified are ever added.
@@ -102,6 +105,7 @@ func (s sharedStore) Destruct() error { return s.Close() }
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.usage = new(keyUsage)
+	a.issuer = new(atomic.Pointer[tokens.Issuer])
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -198,47 +202,6 @@ func (a *App) validate() error {
 		return errors.New("authgate: lockout attempts, session_limit and cache_entries must be positive")
 	}
 	return nil
-}
-
-// loadIssuer makes sure a signing key of the configured algorithm exists
-// (generated on first start, kept in the store) and builds the issuer from
-// every stored key, so tokens signed before a rotation keep verifying.
-func (a *App) loadIssuer() error {
-	alg := a.SigningAlg
-	if _, err := a.store.EnsureSigningKey(alg, func() (store.SigningKey, error) {
-		return tokens.GenerateKey(alg, a.now())
-	}); err != nil {
-		return fmt.Errorf("authgate: signing key: %w", err)
-	}
-	keys, err := a.store.SigningKeys()
-	if err != nil {
-		return fmt.Errorf("authgate: signing keys: %w", err)
-	}
-	issuer, err := tokens.New(tokens.Config{
-		Issuer:    a.Issuer,
-		Audience:  a.Audience,
-		AccessTTL: time.Duration(a.AccessTTL),
-	}, retireOtherAlgs(keys, alg))
-	if err != nil {
-		return fmt.Errorf("authgate: token issuer: %w", err)
-	}
-	a.issuer = issuer
-	return nil
-}
-
-// retireOtherAlgs hands the issuer every key, with unretired keys of other
-// algorithms (left from an earlier signing_alg) shown as retired: they keep
-// verifying the tokens they signed, but only a key of the configured
-// algorithm signs.
-func retireOtherAlgs(keys []store.SigningKey, alg string) []store.SigningKey {
-	out := make([]store.SigningKey, 0, len(keys))
-	for _, k := range keys {
-		if k.Alg != alg && k.RetiredAt.IsZero() {
-			k.RetiredAt = k.CreatedAt
-		}
-		out = append(out, k)
-	}
-	return out
 }
 
 // Start begins the background upkeep (key lastUsed batches, pruning of

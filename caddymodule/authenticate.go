@@ -55,7 +55,7 @@ func (a *App) authenticateBearer(token string, now time.Time) (*principal, *auth
 		// from the already-verified claims.
 		return a.buildBearer(token, p.claims, now)
 	}
-	claims, err := a.issuer.Verify(token, now)
+	claims, err := a.issuer.Load().Verify(token, now)
 	if err != nil {
 		return nil, errBadToken
 	}

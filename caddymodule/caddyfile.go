@@ -147,7 +147,7 @@ func lockoutArgs(d *caddyfile.Dispenser) (int, caddy.Duration, error) {
 // parseHandlerDirective parses
 //
 //	authgate {
-//		api plentymarkets <prefix>
+//		api plentymarkets|babel <prefix>
 //		jwks <path>
 //		allow <path patterns...>
 //		api_key_header <name>
@@ -172,10 +172,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "api":
 			args := d.RemainingArgs()
 			if len(args) != 2 {
-				return d.Err("api takes two arguments: <plentymarkets> <prefix>")
+				return d.Err("api takes two arguments: <plentymarkets|babel> <prefix>")
 			}
-			if args[0] != "plentymarkets" {
-				return d.Errf("api %q: unknown dialect (want plentymarkets)", args[0])
+			if args[0] != "plentymarkets" && args[0] != "babel" {
+				return d.Errf("api %q: unknown dialect (want plentymarkets or babel)", args[0])
 			}
 			if !strings.HasPrefix(args[1], "/") {
 				return d.Errf("api prefix %q must start with /", args[1])

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -96,11 +97,7 @@ func userCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printOut(cmd, u, func(w io.Writer) {
-				fmt.Fprintf(w, "id\t%s\nusername\t%s\nemail\t%s\nroles\t%s\nstate\t%s\npin\t%s\ncreated\t%s\nlast login\t%s\n",
-					u.ID, u.Username, u.Email, strings.Join(u.Roles, ","), state(u.Disabled, "disabled", "enabled"),
-					state(u.HasPIN, "set", "not set"), u.CreatedAt.Format(time.RFC3339), formatTime(u.LastLogIn))
-			})
+			return printUser(cmd, u)
 		}),
 	}
 
@@ -152,12 +149,208 @@ func userCommand() *cobra.Command {
 	}
 	passwd.Flags().Bool("password-stdin", false, "read the password from standard input")
 
+	setPIN := &cobra.Command{
+		Use:   "set-pin <username> [--pin-stdin]",
+		Short: "Sets a user's PIN (for check_pin); their sessions go on",
+		Args:  cobra.ExactArgs(1),
+		RunE: withOps(func(cmd *cobra.Command, ops adminOps, args []string) error {
+			pin, err := readSecret(cmd, "pin-stdin", "New PIN")
+			if err != nil {
+				return err
+			}
+			v, err := ops.setPIN(args[0], pin)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "PIN of %s set\n", v.Username)
+			return nil
+		}),
+	}
+	setPIN.Flags().Bool("pin-stdin", false, "read the PIN from standard input")
+
 	for _, c := range []*cobra.Command{list, show} {
 		c.Flags().Bool("json", false, "print JSON")
 	}
 	user.AddCommand(add, list, show, setState("disable", "Disables a user: logins, tokens and keys stop working", true),
-		setState("enable", "Enables a user", false), del, passwd)
+		setState("enable", "Enables a user", false), del, passwd, setPIN, userSetCommand(), settingCommand())
 	return user
+}
+
+// profileFlags are the text flags of `user set`, each with the field of
+// userChanges it sets.
+var profileFlags = []struct {
+	name, usage string
+	field       func(c *userChanges) **string
+}{
+	{"email", "email address (also a login; \"\" removes it)", func(c *userChanges) **string { return &c.Email }},
+	{"first-name", "first name", func(c *userChanges) **string { return &c.FirstName }},
+	{"last-name", "last name", func(c *userChanges) **string { return &c.LastName }},
+	{"title", "title", func(c *userChanges) **string { return &c.Title }},
+	{"phone", "phone number", func(c *userChanges) **string { return &c.PhoneNumber }},
+	{"mobile", "mobile number", func(c *userChanges) **string { return &c.Mobile }},
+	{"department", "department", func(c *userChanges) **string { return &c.Department }},
+	{"birth-date", "birth date, YYYY-MM-DD", func(c *userChanges) **string { return &c.BirthDate }},
+	{"image", "image (a URL)", func(c *userChanges) **string { return &c.Image }},
+	{"address", "street address", func(c *userChanges) **string { return &c.Address }},
+	{"postal-code", "postal code", func(c *userChanges) **string { return &c.PostalCode }},
+	{"region", "region", func(c *userChanges) **string { return &c.Region }},
+	{"city", "city", func(c *userChanges) **string { return &c.City }},
+	{"country", "country", func(c *userChanges) **string { return &c.Country }},
+	{"country-code", "country code, e.g. DE", func(c *userChanges) **string { return &c.CountryCode }},
+	{"notes", "notes", func(c *userChanges) **string { return &c.Notes }},
+	{"customer-id", "customer id", func(c *userChanges) **string { return &c.CustomerID }},
+	{"lang", "language, e.g. de or en-GB", func(c *userChanges) **string { return &c.Lang }},
+	{"timezone", "IANA time zone, e.g. Europe/Berlin", func(c *userChanges) **string { return &c.Timezone }},
+}
+
+func userSetCommand() *cobra.Command {
+	set := &cobra.Command{
+		Use:   "set <username> [--email E] [--first-name F] [--last-name L] [--lang de] [--timezone Europe/Berlin] [--rank N] [--roles a,b] [--session-limit N] [...] [--json]",
+		Short: "Changes a user's profile: only the fields given",
+		Args:  cobra.ExactArgs(1),
+		RunE: withOps(func(cmd *cobra.Command, ops adminOps, args []string) error {
+			f := cmd.Flags()
+			var c userChanges
+			for _, pf := range profileFlags {
+				if f.Changed(pf.name) {
+					v, _ := f.GetString(pf.name)
+					*pf.field(&c) = &v
+				}
+			}
+			if f.Changed("rank") {
+				n, _ := f.GetInt("rank")
+				c.Rank = &n
+			}
+			if f.Changed("session-limit") {
+				n, _ := f.GetInt("session-limit")
+				c.SessionLimit = &n
+			}
+			if f.Changed("roles") {
+				roles, _ := f.GetStringSlice("roles")
+				c.Roles = &roles
+			}
+			v, err := ops.setProfile(args[0], c)
+			if err != nil {
+				return err
+			}
+			return printUser(cmd, v)
+		}),
+	}
+	f := set.Flags()
+	for _, pf := range profileFlags {
+		f.String(pf.name, "", pf.usage)
+	}
+	f.Int("rank", 0, "rank")
+	f.StringSlice("roles", nil, "comma-separated roles, replacing the current ones (\"\" removes all)")
+	f.Int("session-limit", 0, "live sessions allowed (0: the gateway's session_limit)")
+	f.Bool("json", false, "print JSON")
+	return set
+}
+
+func settingCommand() *cobra.Command {
+	setting := &cobra.Command{Use: "setting", Short: "Manages a user's settings"}
+
+	set := &cobra.Command{
+		Use:   "set <username> <name> <value> [--category C] [--group G] [--type T] [--description D] [--read-only[=false]] [--json]",
+		Short: "Creates a setting, or updates the one of that name",
+		Args:  cobra.ExactArgs(3),
+		RunE: withOps(func(cmd *cobra.Command, ops adminOps, args []string) error {
+			f := cmd.Flags()
+			req := settingRequest{Name: args[1], Value: args[2]}
+			for name, dst := range map[string]**string{"category": &req.Category, "group": &req.Group, "type": &req.Type, "description": &req.Description} {
+				if f.Changed(name) {
+					v, _ := f.GetString(name)
+					*dst = &v
+				}
+			}
+			if f.Changed("read-only") {
+				ro, _ := f.GetBool("read-only")
+				req.ReadOnly = &ro
+			}
+			s, err := ops.setSetting(args[0], req)
+			if err != nil {
+				return err
+			}
+			return printOut(cmd, s, func(w io.Writer) {
+				fmt.Fprintf(w, "id\t%d\nname\t%s\nvalue\t%s\ncategory\t%s\ngroup\t%s\ntype\t%s\ndescription\t%s\nread-only\t%t\n",
+					s.ID, s.Name, s.Value, s.Category, s.Group, s.Type, s.Description, s.ReadOnly)
+			})
+		}),
+	}
+	sf := set.Flags()
+	sf.String("category", "", "category")
+	sf.String("group", "", "group")
+	sf.String("type", "", "type, e.g. string or bool")
+	sf.String("description", "", "description")
+	sf.Bool("read-only", false, "the user may not change it through the Babel API")
+	sf.Bool("json", false, "print JSON")
+
+	del := &cobra.Command{
+		Use:   "delete <username> <name>",
+		Short: "Deletes a setting",
+		Args:  cobra.ExactArgs(2),
+		RunE: withOps(func(cmd *cobra.Command, ops adminOps, args []string) error {
+			if err := ops.deleteSetting(args[0], args[1]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted setting %q of %s\n", args[1], args[0])
+			return nil
+		}),
+	}
+
+	list := &cobra.Command{
+		Use:   "list <username> [--json]",
+		Short: "Lists a user's settings",
+		Args:  cobra.ExactArgs(1),
+		RunE: withOps(func(cmd *cobra.Command, ops adminOps, args []string) error {
+			settings, err := ops.listSettings(args[0])
+			if err != nil {
+				return err
+			}
+			return printOut(cmd, settings, func(w io.Writer) {
+				fmt.Fprintln(w, "ID\tCATEGORY\tGROUP\tNAME\tVALUE\tTYPE\tREAD-ONLY")
+				for _, s := range settings {
+					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%t\n", s.ID, s.Category, s.Group, s.Name, s.Value, s.Type, s.ReadOnly)
+				}
+			})
+		}),
+	}
+	list.Flags().Bool("json", false, "print JSON")
+
+	setting.AddCommand(set, del, list)
+	return setting
+}
+
+// printUser prints a user as `user show` does: the profile fields that are
+// set, never a hash.
+func printUser(cmd *cobra.Command, u userView) error {
+	return printOut(cmd, u, func(w io.Writer) {
+		fmt.Fprintf(w, "id\t%s\nusername\t%s\nemail\t%s\nroles\t%s\nstate\t%s\npin\t%s\n",
+			u.ID, u.Username, u.Email, strings.Join(u.Roles, ","), state(u.Disabled, "disabled", "enabled"),
+			state(u.HasPIN, "set", "not set"))
+		for _, row := range [][2]string{
+			{"first name", u.FirstName}, {"last name", u.LastName}, {"title", u.Title},
+			{"phone", u.PhoneNumber}, {"mobile", u.Mobile}, {"department", u.Department},
+			{"birth date", u.BirthDate}, {"image", u.Image}, {"address", u.Address},
+			{"postal code", u.PostalCode}, {"region", u.Region}, {"city", u.City},
+			{"country", u.Country}, {"country code", u.CountryCode}, {"notes", u.Notes},
+			{"customer id", u.CustomerID}, {"lang", u.Lang}, {"timezone", u.Timezone},
+		} {
+			if row[1] != "" {
+				fmt.Fprintf(w, "%s\t%s\n", row[0], row[1])
+			}
+		}
+		fmt.Fprintf(w, "rank\t%d\nsession limit\t%s\nsettings\t%d\ncreated\t%s\nupdated\t%s\nlast login\t%s\n",
+			u.Rank, sessionLimit(u.SessionLimit), u.Settings, u.CreatedAt.Format(time.RFC3339),
+			formatTime(u.UpdatedAt), formatTime(u.LastLogIn))
+	})
+}
+
+func sessionLimit(n int) string {
+	if n == 0 {
+		return "gateway default"
+	}
+	return strconv.Itoa(n)
 }
 
 func keyCommand() *cobra.Command {
@@ -183,7 +376,7 @@ func keyCommand() *cobra.Command {
 				if err != nil || d <= 0 {
 					return fmt.Errorf("--expires %q: want a positive duration like 720h", exp)
 				}
-				req.ExpiresIn = d
+				req.ExpiresIn = caddy.Duration(d)
 			}
 			k, err := ops.createKey(req)
 			if err != nil {
@@ -265,7 +458,7 @@ func withOps(run func(cmd *cobra.Command, ops adminOps, args []string) error) fu
 	}
 }
 
-// readSecret reads a password from standard input (with the flag) or
+// readSecret reads a password or PIN from standard input (with the flag) or
 // prompts twice on the terminal without echo.
 func readSecret(cmd *cobra.Command, stdinFlag, prompt string) (string, error) {
 	if fromStdin, _ := cmd.Flags().GetBool(stdinFlag); fromStdin {
@@ -275,7 +468,7 @@ func readSecret(cmd *cobra.Command, stdinFlag, prompt string) (string, error) {
 		}
 		line = strings.TrimRight(line, "\r\n")
 		if line == "" {
-			return "", errors.New("standard input held no password")
+			return "", errors.New("standard input was empty")
 		}
 		return line, nil
 	}
@@ -299,7 +492,7 @@ func readSecret(cmd *cobra.Command, stdinFlag, prompt string) (string, error) {
 		return "", errors.New("the two entries differ")
 	}
 	if len(first) == 0 {
-		return "", errors.New("empty password")
+		return "", errors.New("nothing was entered")
 	}
 	return string(first), nil
 }

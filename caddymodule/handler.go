@@ -86,8 +86,10 @@ func (h *Handler) setup(ctx caddy.Context, app *App) (err error) {
 		switch m.Dialect {
 		case "plentymarkets":
 			routes = h.plentymarketsRoutes()
+		case "babel":
+			routes = h.babelRoutes()
 		default:
-			return fmt.Errorf("authgate: api %q: unknown dialect (want plentymarkets)", m.Dialect)
+			return fmt.Errorf("authgate: api %q: unknown dialect (want plentymarkets or babel)", m.Dialect)
 		}
 		if err := h.mount(m.Prefix, routes); err != nil {
 			return err
@@ -206,7 +208,7 @@ func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return methodNotAllowed(w, "GET")
 	}
-	body := h.app.issuer.JWKS()
+	body := h.app.issuer.Load().JWKS()
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	_, err := w.Write(body)

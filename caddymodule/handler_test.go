@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
+
 	"github.com/authgate/authgate/store"
 )
 
@@ -375,7 +377,7 @@ func TestUserRouteAndJWKS(t *testing.T) {
 func TestCachedKeyExpires(t *testing.T) {
 	g := newGateway(t, nil)
 	g.addUser("hal", "pw-hal-123")
-	k, err := g.ops.createKey(createKeyRequest{User: "hal", Name: "short", ExpiresIn: time.Hour})
+	k, err := g.ops.createKey(createKeyRequest{User: "hal", Name: "short", ExpiresIn: caddy.Duration(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,6 +91,7 @@ func (a *App) startMaintenance() {
 				a.flushKeyUsage()
 			case <-prune.C:
 				a.pruneSessions()
+				a.pruneAndReload()
 			case <-a.upkeep.stop:
 				return
 			}

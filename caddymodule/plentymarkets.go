@@ -5,16 +5,28 @@ import (
 )
 
 // The plentymarkets REST login dialect (API.md section 4): clients of the
-// plentymarkets API log in, refresh and log out against authgate unchanged.
+// plentymarkets API log in, refresh, log out and check secrets against
+// authgate unchanged.
 
 func (h *Handler) plentymarketsRoutes() map[string]routeFunc {
 	return map[string]routeFunc{
-		"/login":         h.pmLogin,
-		"/login/refresh": h.pmRefresh,
-		"/logout":        h.pmLogout,
-		"/user":          h.pmUser,
+		"/login":          h.pmLogin,
+		"/login/refresh":  h.pmRefresh,
+		"/logout":         h.pmLogout,
+		"/user":           h.pmUser,
+		"/quick_login":    h.pmQuickLogin,
+		"/check_password": h.pmCheckSecret(false),
+		"/check_pin":      h.pmCheckSecret(true),
+		"/session_limits": h.pmSessionLimits,
 	}
 }
+
+var (
+	errMissingClient   = refusal(http.StatusBadRequest, "invalid_request", "client_id and client_secret are required")
+	errMissingPassword = refusal(http.StatusBadRequest, "invalid_request", "password is required")
+	errMissingPIN      = refusal(http.StatusBadRequest, "invalid_request", "pin is required")
+	errBearerOnly      = refusal(http.StatusBadRequest, "invalid_request", "this route needs a Bearer access token, not an API key")
+)
 
 // pmTokenBody is the plentymarkets token response, with both the snake_case
 // and the camelCase spellings clients read.
@@ -130,4 +142,101 @@ func (h *Handler) pmUser(w http.ResponseWriter, r *http.Request) error {
 		ID: u.ID, User: u.Username, RealName: u.RealName(), Email: u.Email,
 		Lang: u.Lang, Timezone: u.Timezone, Roles: roles,
 	})
+}
+
+// POST {p}/quick_login: an API key's client_id and client_secret (camelCase
+// spellings accepted too) log its owner in; the session's tokens may only do
+// what the key may.
+func (h *Handler) pmQuickLogin(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodPost {
+		return methodNotAllowed(w, http.MethodPost)
+	}
+	in, aerr := readParams(w, r)
+	if aerr != nil {
+		return h.refuse(w, aerr)
+	}
+	id, secret := in.first("client_id", "clientId"), in.first("client_secret", "clientSecret")
+	if id == "" || secret == "" {
+		return h.refuse(w, errMissingClient)
+	}
+	k, u, aerr := h.app.checkClientSecret(id, secret)
+	if aerr != nil {
+		return h.refuse(w, aerr)
+	}
+	pair, aerr := h.app.openSession(u, k.Permissions, k.ID)
+	if aerr != nil {
+		return h.refuse(w, aerr)
+	}
+	return writeTokenPair(w, pair)
+}
+
+// POST {p}/check_password and {p}/check_pin: does the Bearer token's user
+// have this password (or PIN)? A wrong one counts toward the account's
+// lockout, as a failed login does.
+func (h *Handler) pmCheckSecret(pin bool) routeFunc {
+	name, missing := "password", errMissingPassword
+	if pin {
+		name, missing = "pin", errMissingPIN
+	}
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if r.Method != http.MethodPost {
+			return methodNotAllowed(w, http.MethodPost)
+		}
+		p, aerr := h.authenticate(r)
+		if aerr != nil {
+			return h.refuse(w, aerr)
+		}
+		if p.session == nil {
+			return h.refuse(w, errBearerOnly)
+		}
+		// A quick_login session follows its key's permissions here too.
+		if !p.allows(r.Method) {
+			return h.refuse(w, errForbidden)
+		}
+		in, aerr := readParams(w, r)
+		if aerr != nil {
+			return h.refuse(w, aerr)
+		}
+		secret := in.first(name)
+		if secret == "" {
+			return h.refuse(w, missing)
+		}
+		u, err := h.app.store.UserByID(p.user.ID)
+		if err != nil {
+			return h.refuse(w, storeFailure(err, errBadToken))
+		}
+		if aerr := h.app.checkUserSecret(u, secret, pin); aerr != nil {
+			return h.refuse(w, aerr)
+		}
+		return writeJSON(w, http.StatusOK, struct {
+			Valid bool `json:"valid"`
+		}{true})
+	}
+}
+
+// GET {p}/session_limits: how many live sessions the Bearer token's user
+// may have, and has. A login past the limit ends the oldest session.
+func (h *Handler) pmSessionLimits(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return methodNotAllowed(w, http.MethodGet)
+	}
+	p, aerr := h.authenticateRoute(r)
+	if aerr != nil {
+		return h.refuse(w, aerr)
+	}
+	if p.session == nil {
+		return h.refuse(w, errBearerOnly)
+	}
+	u, err := h.app.store.UserByID(p.user.ID)
+	if err != nil {
+		return h.refuse(w, storeFailure(err, errBadToken))
+	}
+	limit, live, aerr := h.app.sessionLimits(u)
+	if aerr != nil {
+		return h.refuse(w, aerr)
+	}
+	return writeJSON(w, http.StatusOK, struct {
+		Limit  int `json:"limit"`
+		Active int `json:"active"`
+	}{limit, live})
 }

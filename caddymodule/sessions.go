@@ -168,11 +168,20 @@ func (a *App) refreshSession(refresh string) (tokenPair, *authError) {
 	if u.Disabled {
 		return tokenPair{}, errBadRefresh
 	}
+	if s.KeyID != "" { // a quick_login session ends with its key
+		k, err := a.sessionKey(s.KeyID)
+		if err != nil {
+			return tokenPair{}, storeFailure(err, errBadRefresh)
+		}
+		if k.OwnerID != u.ID || !k.Usable(now) {
+			return tokenPair{}, errBadRefresh
+		}
+	}
 	return a.issuePair(u, s, next, now)
 }
 
 func (a *App) issuePair(u *store.User, s *store.Session, refresh string, now time.Time) (tokenPair, *authError) {
-	access, exp, err := a.issuer.Issue(tokens.Claims{
+	access, exp, err := a.issuer.Load().Issue(tokens.Claims{
 		UserID:      u.ID,
 		Username:    u.Username,
 		Roles:       u.Roles,

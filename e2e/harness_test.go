@@ -267,6 +267,7 @@ http://127.0.0.1:%d {
 	bind 127.0.0.1
 	authgate {
 		api plentymarkets /rest
+		api babel /v1/auth
 		jwks /.well-known/jwks.json
 		allow %s
 	}
