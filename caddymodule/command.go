@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -17,29 +16,32 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
-
-	"github.com/authgate/authgate/store"
 )
 
-// `caddy authgate ...`: administration of users and API keys. Every
-// command works on the bbolt file directly (--db, default the app's default
-// path) while no server holds it.
+// `caddy authgate ...`: administration. Every command is a request to the
+// admin API (adminapi.go): by default to the running server's admin
+// endpoint, so it takes effect on the next request without a restart; with
+// --db <path> to the same routes served in-process on the file opened
+// directly, for a stopped server.
 
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "authgate",
-		Usage: "user|key ...",
-		Short: "Manages authgate users and API keys",
+		Usage: "user|key|session|signing-key|backup|import ...",
+		Short: "Manages authgate users, API keys, sessions and signing keys",
 		Long: `
-Manages the users and API keys of the authgate store.
+Manages the authgate store: users, API keys, sessions, signing keys,
+backups and imports.
 
-The commands open the store file directly (--db, default
-authgate/authgate.db in Caddy's data directory), which works while no
-Caddy server holds it; a running server's lock is reported clearly.
+By default a command goes to the running server's admin endpoint, found
+as ` + "`caddy reload`" + ` finds it (--address, else the admin address of
+--config or of a Caddyfile in the current directory, else localhost:2019),
+and takes effect on the next request. With --db <path> it opens the store
+file directly instead, which needs the server stopped.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
-			cmd.PersistentFlags().String("db", "", "path of the store file (default: authgate/authgate.db in Caddy's data directory)")
-			cmd.AddCommand(userCommand(), keyCommand())
+			addClientFlags(cmd)
+			cmd.AddCommand(userCommand(), keyCommand(), sessionCommand(), signingKeyCommand(), backupCommand(), importCommand())
 		},
 	})
 }
@@ -51,7 +53,7 @@ func userCommand() *cobra.Command {
 		Use:   "add <username> [--password-stdin] [--roles a,b] [--email E]",
 		Short: "Adds a user",
 		Args:  cobra.ExactArgs(1),
-		RunE: withOps(func(cmd *cobra.Command, ops adminOps, args []string) error {
+		RunE: withClient(func(cmd *cobra.Command, ops *adminClient, args []string) error {
 			pw, err := readSecret(cmd, "password-stdin", "Password")
 			if err != nil {
 				return err
@@ -74,7 +76,7 @@ func userCommand() *cobra.Command {
 		Use:   "list [--json]",
 		Short: "Lists users",
 		Args:  cobra.NoArgs,
-		RunE: withOps(func(cmd *cobra.Command, ops adminOps, _ []string) error {
+		RunE: withClient(func(cmd *cobra.Command, ops *adminClient, _ []string) error {
 			users, err := ops.listUsers()
 			if err != nil {
 				return err
@@ -92,7 +94,7 @@ func userCommand() *cobra.Command {
 		Use:   "show <username> [--json]",
 		Short: "Shows one user",
 		Args:  cobra.ExactArgs(1),
-		RunE: withOps(func(cmd *cobra.Command, ops adminOps, args []string) error {
+		RunE: withClient(func(cmd *cobra.Command, ops *adminClient, args []string) error {
 			u, err := ops.showUser(args[0])
 			if err != nil {
 				return err
@@ -106,7 +108,7 @@ func userCommand() *cobra.Command {
 			Use:   use + " <username>",
 			Short: short,
 			Args:  cobra.ExactArgs(1),
-			RunE: withOps(func(cmd *cobra.Command, ops adminOps, args []string) error {
+			RunE: withClient(func(cmd *cobra.Command, ops *adminClient, args []string) error {
 				v, err := ops.setDisabled(args[0], disabled)
 				if err != nil {
 					return err
@@ -121,7 +123,7 @@ func userCommand() *cobra.Command {
 		Use:   "delete <username>",
 		Short: "Deletes a user with their API keys and sessions",
 		Args:  cobra.ExactArgs(1),
-		RunE: withOps(func(cmd *cobra.Command, ops adminOps, args []string) error {
+		RunE: withClient(func(cmd *cobra.Command, ops *adminClient, args []string) error {
 			if err := ops.deleteUser(args[0]); err != nil {
 				return err
 			}
@@ -134,7 +136,7 @@ func userCommand() *cobra.Command {
 		Use:   "passwd <username> [--password-stdin]",
 		Short: "Sets a user's password; their existing sessions end",
 		Args:  cobra.ExactArgs(1),
-		RunE: withOps(func(cmd *cobra.Command, ops adminOps, args []string) error {
+		RunE: withClient(func(cmd *cobra.Command, ops *adminClient, args []string) error {
 			pw, err := readSecret(cmd, "password-stdin", "New password")
 			if err != nil {
 				return err
@@ -153,7 +155,7 @@ func userCommand() *cobra.Command {
 		Use:   "set-pin <username> [--pin-stdin]",
 		Short: "Sets a user's PIN (for check_pin); their sessions go on",
 		Args:  cobra.ExactArgs(1),
-		RunE: withOps(func(cmd *cobra.Command, ops adminOps, args []string) error {
+		RunE: withClient(func(cmd *cobra.Command, ops *adminClient, args []string) error {
 			pin, err := readSecret(cmd, "pin-stdin", "New PIN")
 			if err != nil {
 				return err
@@ -208,7 +210,7 @@ func userSetCommand() *cobra.Command {
 		Use:   "set <username> [--email E] [--first-name F] [--last-name L] [--lang de] [--timezone Europe/Berlin] [--rank N] [--roles a,b] [--session-limit N] [...] [--json]",
 		Short: "Changes a user's profile: only the fields given",
 		Args:  cobra.ExactArgs(1),
-		RunE: withOps(func(cmd *cobra.Command, ops adminOps, args []string) error {
+		RunE: withClient(func(cmd *cobra.Command, ops *adminClient, args []string) error {
 			f := cmd.Flags()
 			var c userChanges
 			for _, pf := range profileFlags {
@@ -254,7 +256,7 @@ func settingCommand() *cobra.Command {
 		Use:   "set <username> <name> <value> [--category C] [--group G] [--type T] [--description D] [--read-only[=false]] [--json]",
 		Short: "Creates a setting, or updates the one of that name",
 		Args:  cobra.ExactArgs(3),
-		RunE: withOps(func(cmd *cobra.Command, ops adminOps, args []string) error {
+		RunE: withClient(func(cmd *cobra.Command, ops *adminClient, args []string) error {
 			f := cmd.Flags()
 			req := settingRequest{Name: args[1], Value: args[2]}
 			for name, dst := range map[string]**string{"category": &req.Category, "group": &req.Group, "type": &req.Type, "description": &req.Description} {
@@ -289,7 +291,7 @@ func settingCommand() *cobra.Command {
 		Use:   "delete <username> <name>",
 		Short: "Deletes a setting",
 		Args:  cobra.ExactArgs(2),
-		RunE: withOps(func(cmd *cobra.Command, ops adminOps, args []string) error {
+		RunE: withClient(func(cmd *cobra.Command, ops *adminClient, args []string) error {
 			if err := ops.deleteSetting(args[0], args[1]); err != nil {
 				return err
 			}
@@ -302,7 +304,7 @@ func settingCommand() *cobra.Command {
 		Use:   "list <username> [--json]",
 		Short: "Lists a user's settings",
 		Args:  cobra.ExactArgs(1),
-		RunE: withOps(func(cmd *cobra.Command, ops adminOps, args []string) error {
+		RunE: withClient(func(cmd *cobra.Command, ops *adminClient, args []string) error {
 			settings, err := ops.listSettings(args[0])
 			if err != nil {
 				return err
@@ -360,7 +362,7 @@ func keyCommand() *cobra.Command {
 		Use:   "create --user <u> --name <n> [--permissions read,write,create,delete] [--expires 720h] [--client-secret] [--json]",
 		Short: "Creates an API key; the key is printed once",
 		Args:  cobra.NoArgs,
-		RunE: withOps(func(cmd *cobra.Command, ops adminOps, _ []string) error {
+		RunE: withClient(func(cmd *cobra.Command, ops *adminClient, _ []string) error {
 			f := cmd.Flags()
 			var req createKeyRequest
 			req.User, _ = f.GetString("user")
@@ -404,7 +406,7 @@ func keyCommand() *cobra.Command {
 		Use:   "list [--user <u>] [--json]",
 		Short: "Lists API keys (masked)",
 		Args:  cobra.NoArgs,
-		RunE: withOps(func(cmd *cobra.Command, ops adminOps, _ []string) error {
+		RunE: withClient(func(cmd *cobra.Command, ops *adminClient, _ []string) error {
 			user, _ := cmd.Flags().GetString("user")
 			keys, err := ops.listKeys(user)
 			if err != nil {
@@ -425,7 +427,7 @@ func keyCommand() *cobra.Command {
 		Use:   "revoke <id>",
 		Short: "Revokes an API key",
 		Args:  cobra.ExactArgs(1),
-		RunE: withOps(func(cmd *cobra.Command, ops adminOps, args []string) error {
+		RunE: withClient(func(cmd *cobra.Command, ops *adminClient, args []string) error {
 			if err := ops.revokeKey(args[0]); err != nil {
 				return err
 			}
@@ -438,24 +440,121 @@ func keyCommand() *cobra.Command {
 	return key
 }
 
-// withOps opens the store for the duration of one command.
-func withOps(run func(cmd *cobra.Command, ops adminOps, args []string) error) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, args []string) error {
-		cmd.SilenceUsage = true
-		path, _ := cmd.Flags().GetString("db")
-		if path == "" {
-			path = filepath.Join(caddy.AppDataDir(), "authgate", "authgate.db")
-		}
-		st, err := store.Open(path, store.Options{})
-		if err != nil {
-			if errors.Is(err, store.ErrLocked) {
-				return fmt.Errorf("%w: stop the server first", err)
+func sessionCommand() *cobra.Command {
+	session := &cobra.Command{Use: "session", Short: "Lists and revokes sessions (logins and their refresh tokens)"}
+	list := &cobra.Command{
+		Use:   "list [--user <u>] [--json]",
+		Short: "Lists sessions",
+		Args:  cobra.NoArgs,
+		RunE: withClient(func(cmd *cobra.Command, c *adminClient, _ []string) error {
+			user, _ := cmd.Flags().GetString("user")
+			sessions, err := c.listSessions(user)
+			if err != nil {
+				return err
 			}
-			return err
-		}
-		defer st.Close()
-		return run(cmd, adminOps{st: st, now: time.Now}, args)
+			return printOut(cmd, sessions, func(w io.Writer) {
+				fmt.Fprintln(w, "ID\tUSER\tCREATED\tEXPIRES\tKEY\tSTATE")
+				for _, s := range sessions {
+					st := "live"
+					if s.Revoked {
+						st = "revoked (" + s.RevokeReason + ")"
+					} else if !time.Now().Before(s.ExpiresAt) {
+						st = "expired"
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.User, formatTime(s.CreatedAt), formatTime(s.ExpiresAt), dash(s.KeyID), st)
+				}
+			})
+		}),
 	}
+	list.Flags().String("user", "", "only this user's sessions")
+	list.Flags().Bool("json", false, "print JSON")
+	revoke := &cobra.Command{
+		Use:   "revoke <id>",
+		Short: "Revokes a session: its access and refresh tokens stop working",
+		Args:  cobra.ExactArgs(1),
+		RunE: withClient(func(cmd *cobra.Command, c *adminClient, args []string) error {
+			if err := c.revokeSession(args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "revoked session %s\n", args[0])
+			return nil
+		}),
+	}
+	session.AddCommand(list, revoke)
+	return session
+}
+
+func signingKeyCommand() *cobra.Command {
+	sk := &cobra.Command{Use: "signing-key", Short: "Lists and rotates the token signing keys"}
+	list := &cobra.Command{
+		Use:   "list [--json]",
+		Short: "Lists signing keys (public information only)",
+		Args:  cobra.NoArgs,
+		RunE: withClient(func(cmd *cobra.Command, c *adminClient, _ []string) error {
+			keys, err := c.listSigningKeys()
+			if err != nil {
+				return err
+			}
+			return printOut(cmd, keys, func(w io.Writer) {
+				fmt.Fprintln(w, "KID\tALG\tCREATED\tRETIRED\tSIGNING")
+				for _, k := range keys {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\n", k.KID, k.Alg, formatTime(k.CreatedAt), formatTime(k.RetiredAt), k.Signing)
+				}
+			})
+		}),
+	}
+	list.Flags().Bool("json", false, "print JSON")
+	rotate := &cobra.Command{
+		Use:   "rotate [--json]",
+		Short: "Makes a new key the signer; old keys keep verifying until their tokens expire",
+		Args:  cobra.NoArgs,
+		RunE: withClient(func(cmd *cobra.Command, c *adminClient, _ []string) error {
+			k, err := c.rotateSigningKey()
+			if err != nil {
+				return err
+			}
+			return printOut(cmd, k, func(w io.Writer) {
+				fmt.Fprintf(w, "new signing key\t%s\nalg\t%s\n", k.KID, k.Alg)
+			})
+		}),
+	}
+	rotate.Flags().Bool("json", false, "print JSON")
+	sk.AddCommand(list, rotate)
+	return sk
+}
+
+func backupCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "backup <file> [--json]",
+		Short: "Writes a consistent copy of the store, checks it, and reports what it holds",
+		Long: `
+Writes a consistent copy of the whole store (taken in one read transaction:
+the server keeps serving and writing) to <file>, created 0600 because it
+holds the signing keys, then opens the copy and checks that every record
+and index entry resolves. To restore, stop the server and point the db
+option at the copy (or copy it over the old file).
+`,
+		Args: cobra.ExactArgs(1),
+		RunE: withClient(func(cmd *cobra.Command, c *adminClient, args []string) error {
+			counts, err := c.backup(args[0])
+			if err != nil {
+				return err
+			}
+			return printOut(cmd, counts, func(w io.Writer) {
+				fmt.Fprintf(w, "backup\t%s\nusers\t%d\napi keys\t%d\nsessions\t%d\nsigning keys\t%d\n",
+					args[0], counts.Users, counts.APIKeys, counts.Sessions, counts.SigningKeys)
+			})
+		}),
+	}
+	cmd.Flags().Bool("json", false, "print JSON")
+	return cmd
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // readSecret reads a password or PIN from standard input (with the flag) or

@@ -400,6 +400,19 @@ func (g *Gateway) CLI(t *testing.T, stdin string, args ...string) string {
 	return out
 }
 
+// LiveCLI runs `caddy authgate <args> --address <admin endpoint>` against
+// the running server and fails t on error.
+func (g *Gateway) LiveCLI(t *testing.T, stdin string, args ...string) string {
+	t.Helper()
+	full := append([]string{"authgate"}, args...)
+	full = append(full, "--address", fmt.Sprintf("127.0.0.1:%d", g.AdminPort))
+	out, errOut, err := g.Run(stdin, full...)
+	if err != nil {
+		t.Fatalf("caddy %s (live): %v\nstdout: %s\nstderr: %s", strings.Join(full[:3], " "), err, scrub(out), scrub(errOut))
+	}
+	return out
+}
+
 var addedUserRE = regexp.MustCompile(`added user (\S+) \(([^)]+)\)`)
 
 // AddUser creates a user with the CLI (password on stdin) and returns the

@@ -27,7 +27,7 @@ func (s *Store) CreateAPIKey(k *APIKey) error {
 	if k.CreatedAt.IsZero() {
 		k.CreatedAt = utcNow()
 	}
-	return s.update(func(tx *bbolt.Tx, _ *invalidation) error {
+	err := s.update(func(tx *bbolt.Tx, _ *invalidation) error {
 		if tx.Bucket(bucketUsers).Get([]byte(k.OwnerID)) == nil {
 			return fmt.Errorf("owner %q: %w", k.OwnerID, ErrNotFound)
 		}
@@ -44,8 +44,17 @@ func (s *Store) CreateAPIKey(k *APIKey) error {
 		if err := tx.Bucket(bucketKeysByOwner).Put(pairKey(k.OwnerID, k.ID), nil); err != nil {
 			return err
 		}
+		if k.Legacy {
+			if err := tx.Bucket(bucketMeta).Put(keyHasLegacyKeys, []byte("1")); err != nil {
+				return err
+			}
+		}
 		return putJSON(keys, []byte(k.ID), k)
 	})
+	if err == nil && k.Legacy {
+		s.legacyKeys.Store(true)
+	}
+	return err
 }
 
 // APIKeyByDigest returns the key whose digest is d: the request path's

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -60,8 +61,12 @@ var (
 	}
 )
 
-// keySchemaVersion in the meta bucket holds the layout version as decimal.
-var keySchemaVersion = []byte("schema_version")
+// Keys of the meta bucket: the layout version as decimal, and a marker
+// that legacy keys were imported.
+var (
+	keySchemaVersion = []byte("schema_version")
+	keyHasLegacyKeys = []byte("has_legacy_keys")
+)
 
 // migrations[i] upgrades a file from schema version i to i+1; all pending
 // ones run in the same transaction as the version stamp, so a crash leaves
@@ -91,6 +96,10 @@ type Store struct {
 	db    *bbolt.DB
 	path  string
 	cache *caches
+
+	// legacyKeys is set once any imported key without our checksum is
+	// stored: only then must a key failing the checksum be looked up.
+	legacyKeys atomic.Bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -134,8 +143,20 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	return &Store{db: db, path: path, cache: c}, nil
+	st := &Store{db: db, path: path, cache: c}
+	if err := db.View(func(tx *bbolt.Tx) error {
+		st.legacyKeys.Store(tx.Bucket(bucketMeta).Get(keyHasLegacyKeys) != nil)
+		return nil
+	}); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("store: %s: %w", path, err)
+	}
+	return st, nil
 }
+
+// HasLegacyKeys reports whether any imported legacy key (no prefix, no
+// checksum) was ever stored.
+func (s *Store) HasLegacyKeys() bool { return s.legacyKeys.Load() }
 
 // prepareSchema refuses a file written by a newer build, creates missing
 // buckets, runs pending migrations and stamps the version, in one
