@@ -632,17 +632,9 @@ type babelKey struct {
 	Description  string    `json:"description"`
 }
 
-type babelSetting struct {
-	ID          int64  `json:"id"`
-	Category    string `json:"category"`
-	Group       string `json:"group"`
-	Name        string `json:"name"`
-	Value       string `json:"value"`
-	Type        string `json:"type"`
-	Description string `json:"description"`
-	ReadOnly    bool   `json:"readOnly"`
-	UserID      string `json:"userId"`
-}
+// babelSetting is a settings row of the Babel profile: the same members
+// administration shows.
+type babelSetting settingView
 
 // immutable lists the members of a setting other than its value.
 func (s babelSetting) immutable() []immutableField {
@@ -691,10 +683,7 @@ func babelSettingOf(s store.Setting, userID string) babelSetting {
 	if s.UserID == "" {
 		s.UserID = userID
 	}
-	return babelSetting{
-		ID: s.ID, Category: s.Category, Group: s.Group, Name: s.Name, Value: s.Value,
-		Type: s.Type, Description: s.Description, ReadOnly: s.ReadOnly, UserID: s.UserID,
-	}
+	return babelSetting(viewSetting(s))
 }
 
 // sameRoles compares roles as sets: their order carries no meaning.
