@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -102,9 +103,11 @@ func isASCII(s string) bool {
 }
 
 // canonicalPath reports whether p is already clean (a trailing slash
-// allowed) and has no backslash.
+// allowed) and has no backslash. It must also be valid UTF-8 (an overlong
+// form such as %c0%ae is a dot to some decoders) and have no '%' once
+// decoded (%252e is a dot to an upstream that decodes twice).
 func canonicalPath(p string) bool {
-	if p == "" || strings.ContainsRune(p, '\\') {
+	if p == "" || strings.ContainsAny(p, "\\%") || !utf8.ValidString(p) {
 		return false
 	}
 	clean := path.Clean(p)

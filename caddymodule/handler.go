@@ -131,6 +131,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	if h.allow.allows(r) {
 		h.dropCredentials(r)
+		h.headers.filterTrailers(r)
 		return next.ServeHTTP(w, r)
 	}
 
@@ -138,12 +139,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if aerr != nil {
 		return h.refuse(w, aerr)
 	}
-	if !p.allows(r.Method) {
+	if !p.allows(r.Method) || !p.allowsOverrides(r.Header) {
 		return h.refuse(w, errForbidden)
 	}
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	h.headers.inject(r, repl, p)
 	h.dropCredentials(r)
+	h.headers.filterTrailers(r)
 	return next.ServeHTTP(w, r)
 }
 

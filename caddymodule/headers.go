@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"io"
 	"net/http"
 	"net/textproto"
 
@@ -31,12 +32,90 @@ func newIdentityHeaders(prefix, keyHeader string) identityHeaders {
 // Deleting the whole namespace, not just the names we set, means a client
 // can never supply an identity header an upstream might trust, whatever
 // spelling the upstream's framework folds together (X_Auth_User, x-auth-user).
+// It also deletes the path and method overrides of overridesRequest.
 func (h *identityHeaders) strip(hdr http.Header) {
 	for name := range hdr {
-		if hasIdentityPrefix(name, h.prefix) {
+		if hasIdentityPrefix(name, h.prefix) || overridesRequest(name) {
 			delete(hdr, name)
 		}
 	}
+}
+
+// methodOverrides are the headers some frameworks read as the request's
+// real method (ASP.NET, Express method-override, Symfony, Laravel), in the
+// canonical spelling principal.allowsOverrides checks.
+var methodOverrides = [...]string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+
+// overrides are headers an upstream may read instead of the request line.
+// X-Original-URL and X-Rewrite-URL name the path to serve (IIS URL Rewrite,
+// Symfony, Zend): the path we authorized or allowed would not be the one
+// served, so they go in every spelling. Method overrides go in every
+// spelling but the canonical one, which allowsOverrides then checks.
+var overrides = [...]struct{ folded, keep string }{
+	{"x-original-url", ""}, {"x-rewrite-url", ""},
+	{"x-http-method-override", methodOverrides[0]}, {"x-http-method", methodOverrides[1]}, {"x-method-override", methodOverrides[2]},
+}
+
+// overridesRequest reports whether strip must delete name as an override.
+func overridesRequest(name string) bool {
+	for _, o := range overrides {
+		if name != o.keep && foldEqual(name, o.folded) {
+			return true
+		}
+	}
+	return false
+}
+
+// trailerFilter passes request trailers on without the names strip
+// deletes and without credentials: trailers arrive after the body, long
+// after strip ran, and some upstreams merge them into the headers. When the
+// body reaches EOF, net/http has filled from; the filter copies the trusted
+// ones into to (the request's Trailer from then on) before returning EOF,
+// which is when the reverse proxy reads them.
+type trailerFilter struct {
+	io.ReadCloser
+	h        *identityHeaders
+	from, to http.Header
+	done     bool
+}
+
+func (f *trailerFilter) Read(p []byte) (int, error) {
+	n, err := f.ReadCloser.Read(p)
+	if err == io.EOF && !f.done {
+		f.done = true
+		for name, vals := range f.from {
+			if !f.h.untrustedTrailer(name) {
+				f.to[name] = vals
+			}
+		}
+	}
+	return n, err
+}
+
+// untrustedTrailer reports whether a request trailer must not reach the
+// upstream: an identity name, a path or method override, a credential, in
+// any spelling.
+func (h *identityHeaders) untrustedTrailer(name string) bool {
+	if hasIdentityPrefix(name, h.prefix) || foldEqual(name, "authorization") || foldEqual(name, h.keyHeader) {
+		return true
+	}
+	for _, o := range overrides {
+		if foldEqual(name, o.folded) {
+			return true
+		}
+	}
+	return false
+}
+
+// filterTrailers makes r pass on only trusted trailers. A client declares
+// trailers in the Trailer header; only then does r.Trailer exist and do
+// they reach the upstream.
+func (h *identityHeaders) filterTrailers(r *http.Request) {
+	if r.Trailer == nil || r.Body == nil {
+		return
+	}
+	f := &trailerFilter{ReadCloser: r.Body, h: h, from: r.Trailer, to: make(http.Header)}
+	r.Body, r.Trailer = f, f.to
 }
 
 // hasIdentityPrefix compares without allocating: ASCII case folded, and '_'
@@ -51,6 +130,11 @@ func hasIdentityPrefix(name, prefix string) bool {
 		}
 	}
 	return true
+}
+
+// foldEqual is hasIdentityPrefix for the whole name.
+func foldEqual(name, target string) bool {
+	return len(name) == len(target) && hasIdentityPrefix(name, target)
 }
 
 func foldHeaderByte(c byte) byte {

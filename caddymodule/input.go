@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -82,7 +83,14 @@ func (p params) readEmptyBody(r *http.Request) *authError {
 }
 
 func (p params) readJSON(r *http.Request) *authError {
-	dec := json.NewDecoder(r.Body)
+	// Read the whole body first: a decoder stops after the first value, so
+	// a valid object padded past the cap would otherwise be accepted
+	// (More() reports false on the read error instead of failing).
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return bodyError(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var obj map[string]any
 	if err := dec.Decode(&obj); err != nil {
@@ -91,7 +99,8 @@ func (p params) readJSON(r *http.Request) *authError {
 		}
 		return bodyError(err)
 	}
-	if dec.More() {
+	// Nothing but white space may follow (More() lets a stray ']' or '}' pass).
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errMalformed
 	}
 	for k, v := range obj {

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -94,6 +95,23 @@ func (p *principal) set(id identity, v string) {
 // allows reports whether the principal may use method.
 func (p *principal) allows(method string) bool {
 	return !p.restricted || p.perms.Allows(method)
+}
+
+// allowsOverrides reports whether the principal may also use every method
+// that a method-override header names: an upstream honouring one would
+// otherwise run, say, a DELETE sent as POST by a key that may only create.
+func (p *principal) allowsOverrides(hdr http.Header) bool {
+	if !p.restricted {
+		return true
+	}
+	for _, name := range methodOverrides {
+		for _, m := range hdr[name] {
+			if !p.perms.Allows(strings.ToUpper(strings.TrimSpace(m))) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // bearerPrincipal builds the principal of a verified access token.
