@@ -75,6 +75,7 @@ type App struct {
 	now     func() time.Time
 	usage   *keyUsage
 	upkeep  *maintainer
+	started bool // Start ran: servers may have used the caches
 }
 
 // CaddyModule returns the Caddy module information.
@@ -207,6 +208,7 @@ func (a *App) validate() error {
 // Start begins the background upkeep (key lastUsed batches, pruning of
 // dead sessions). The store opened in Provision.
 func (a *App) Start() error {
+	a.started = true
 	a.startMaintenance()
 	return nil
 }
@@ -218,13 +220,34 @@ func (a *App) Stop() error {
 	return nil
 }
 
+// retiredCacheLinger is how long the credential caches of a config replaced
+// by a reload stay open after its Cleanup (see there). Each config's pair
+// holds about 9 MB at the default cache_entries until then.
+const retiredCacheLinger = 5 * time.Second
+
 // Cleanup releases this config's reference to the store and closes the
 // credential cache. Safe after a failed Provision.
 func (a *App) Cleanup() error {
-	for _, c := range []*ristretto.Cache[string, *principal]{a.bearers, a.keys} {
-		if c != nil {
-			c.Close()
+	caches := []*ristretto.Cache[string, *principal]{a.bearers, a.keys}
+	closeCaches := func() {
+		for _, c := range caches {
+			if c != nil {
+				c.Close()
+			}
 		}
+	}
+	if a.started && !caddy.Exiting() {
+		// A reload cleans the old config up as soon as its servers have
+		// begun their graceful shutdown, not once they have drained:
+		// requests they had already read still authenticate against these
+		// caches, and ristretto's Close races with a concurrent Set (a
+		// "send on closed channel" panic drops the request). Such a request
+		// authenticates within moments of the shutdown, so close them once
+		// it surely has. (On exit Caddy waits for its servers to drain
+		// before Cleanup: closing at once is safe.)
+		time.AfterFunc(retiredCacheLinger, closeCaches)
+	} else {
+		closeCaches()
 	}
 	if a.storePath != "" {
 		_, err := stores.Delete(a.storePath)
