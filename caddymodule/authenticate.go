@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/store"
-	"github.com/authgate/authgate/tokens"
 )
 
 // authError is a refusal with the status and RFC 6750 error code of API.md
@@ -43,34 +42,37 @@ func storeFailure(err error, refused *authError) *authError {
 	return errStore
 }
 
-// authenticateBearer resolves an access token. On a cache hit it costs a
-// few cache reads and no signature check; the signature is verified once
-// per token.
+// authenticateBearer resolves an access token. On a cache hit with nothing
+// written since, it costs one cache read: no signature check, no store read.
 func (a *App) authenticateBearer(token string, now time.Time) (*principal, *authError) {
-	if p, ok := a.bearers.Get(token); ok && p.credential == token && now.Before(p.expires) {
-		if a.current(p, now) {
+	if p, ok := a.bearers.Get(token); ok && p.credential == token && !p.lapsed(now) {
+		if a.fresh(p, now) {
 			return p, nil
 		}
 		// Something changed since the principal was built: decide afresh
-		// from the already-verified claims.
-		return a.buildBearer(token, p.claims, now)
+		// from the token's already-verified facts.
+		return a.buildBearer(token, p.token(), a.store.Generation(), now)
 	}
+	gen := a.store.Generation()
 	claims, err := a.issuer.Load().Verify(token, now)
 	if err != nil {
 		return nil, errBadToken
 	}
-	return a.buildBearer(token, claims, now)
+	t := verifiedToken{userID: claims.UserID, sessionID: claims.SessionID, epoch: claims.Epoch, expires: claims.ExpiresAt}
+	return a.buildBearer(token, t, gen, now)
 }
 
-func (a *App) buildBearer(token string, c *tokens.Claims, now time.Time) (*principal, *authError) {
-	u, err := a.store.UserByID(c.UserID)
+// buildBearer decides about a verified token from the store's records,
+// which it reads after gen was loaded, and caches the decision.
+func (a *App) buildBearer(token string, t verifiedToken, gen uint64, now time.Time) (*principal, *authError) {
+	u, err := a.store.UserByID(t.userID)
 	if err != nil {
 		return nil, storeFailure(err, errBadToken)
 	}
-	if u.Disabled || c.Epoch < u.TokenEpoch {
+	if u.Disabled || t.epoch < u.TokenEpoch {
 		return nil, errBadToken
 	}
-	s, err := a.store.SessionByID(c.SessionID)
+	s, err := a.store.SessionByID(t.sessionID)
 	if err != nil {
 		return nil, storeFailure(err, errBadToken)
 	}
@@ -88,8 +90,9 @@ func (a *App) buildBearer(token string, c *tokens.Claims, now time.Time) (*princ
 			return nil, errBadToken
 		}
 	}
-	p := bearerPrincipal(token, c, u, s, k)
-	if ttl := c.ExpiresAt.Sub(now); ttl > 0 {
+	p := bearerPrincipal(token, t, u, s, k)
+	p.checked.Store(gen)
+	if ttl := t.expires.Sub(now); ttl > 0 {
 		a.bearers.SetWithTTL(token, p, 1, ttl)
 	}
 	return p, nil
@@ -108,14 +111,15 @@ func (a *App) sessionKey(keyID string) (*store.APIKey, error) {
 // maxLegacyKey bounds the imported keys looked up without a checksum.
 const maxLegacyKey = 512
 
-// authenticateKey resolves an API key. A cached key costs a few cache
-// reads: no checksum, no digest. A key with a bad checksum is refused
-// without a store read.
+// authenticateKey resolves an API key. A cached key with nothing written
+// since costs one cache read: no checksum, no digest, no store read. A key
+// with a bad checksum is refused without a store read.
 func (a *App) authenticateKey(key string, now time.Time) (*principal, *authError) {
-	if p, ok := a.keys.Get(key); ok && p.credential == key && a.current(p, now) {
+	if p, ok := a.keys.Get(key); ok && p.credential == key && !p.lapsed(now) && a.fresh(p, now) {
 		a.noteKeyUse(p, now)
 		return p, nil
 	}
+	gen := a.store.Generation()
 	digest, err := store.ParseSecret(store.KeyPrefix, key)
 	if err != nil {
 		// Not one of ours. Keys imported from a legacy app have no
@@ -140,9 +144,28 @@ func (a *App) authenticateKey(key string, now time.Time) (*principal, *authError
 		return nil, errBadKey
 	}
 	p := keyPrincipal(key, k, u)
+	p.checked.Store(gen)
 	a.keys.Set(key, p, 1)
 	a.noteKeyUse(p, now)
 	return p, nil
+}
+
+// fresh reports whether a cached principal, not lapsed, may be reused:
+// nothing was written since it was last checked, or the store still hands
+// out the very records it was built from.
+func (a *App) fresh(p *principal, now time.Time) bool {
+	gen := a.store.Generation()
+	if p.checked.Load() == gen {
+		return true
+	}
+	if !a.current(p, now) {
+		return false
+	}
+	// Records read after loading gen were the principal's own: it was
+	// current at gen. (A racing check may store an older gen; that only
+	// costs one more check.)
+	p.checked.Store(gen)
+	return true
 }
 
 // current reports whether a cached principal may be reused at now: the

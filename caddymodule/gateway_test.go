@@ -23,7 +23,10 @@ type gateway struct {
 	h    *Handler
 	ops  adminOps
 	seen *http.Request // what the last request passed on looked like
-	hits int           // how many requests reached the upstream
+	repl *caddy.Replacer
+	hits int // how many requests reached the upstream
+	// next, if set, runs as the upstream after g.seen is recorded.
+	next func(r *http.Request)
 }
 
 func newGateway(t testing.TB, h *Handler) *gateway {
@@ -53,11 +56,15 @@ func (g *gateway) do(r *http.Request) *httptest.ResponseRecorder {
 	g.t.Helper()
 	g.seen = nil
 	repl := caddy.NewReplacer()
+	g.repl = repl
 	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
 	w := httptest.NewRecorder()
 	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		g.hits++
 		g.seen = r
+		if g.next != nil {
+			g.next(r)
+		}
 		w.WriteHeader(http.StatusOK)
 		return nil
 	})

@@ -392,3 +392,25 @@ func TestCachedKeyExpires(t *testing.T) {
 	g.app.now = func() time.Time { return later }
 	expectRefused(t, g, g.do(withKey("GET", "/app", k.Key)), 401, "invalid_token")
 }
+
+// A quick_login token rests on its key: when the key expires while the
+// token's decision is cached (nothing written to the store since), the
+// token stops working at the key's expiry, not at its own.
+func TestCachedQuickLoginTokenEndsWithItsKey(t *testing.T) {
+	g := newGateway(t, nil)
+	g.addUser("ida", "pw-ida-123")
+	k, err := g.ops.createKey(createKeyRequest{User: "ida", Name: "short", Permissions: "read", ClientSecret: true, ExpiresIn: caddy.Duration(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := decodeTokens(t, quickLogin(g, k.ID, k.ClientSecret))
+	for pass := range 2 { // resolved, then cached
+		if w := g.do(bearer("GET", "/app", tb.AccessToken)); w.Code != 200 {
+			t.Fatalf("pass %d: %d %s", pass, w.Code, w.Body)
+		}
+		g.waitCache()
+	}
+	later := time.Now().Add(time.Hour + time.Second) // the token lives 24 h
+	g.app.now = func() time.Time { return later }
+	expectRefused(t, g, g.do(bearer("GET", "/app", tb.AccessToken)), 401, "invalid_token")
+}

@@ -147,16 +147,20 @@ func foldHeaderByte(c byte) byte {
 	return c
 }
 
-// inject sets the principal's identity headers and placeholders. The header
-// values are the principal's own precomputed slices: no allocation.
+// inject sets the principal's identity headers and placeholders, at the
+// cost of two small allocations. Each request gets its own copy of the
+// header values: a handler after this one may edit values in place
+// (request_header's replace does), and the principal is shared by every
+// request that carries the same credential.
 func (h *identityHeaders) inject(r *http.Request, repl *caddy.Replacer, p *principal) {
-	for i := range numIdentities {
-		if p.values[i] == nil {
-			continue
+	vals := p.identity // the array, copied
+	own := vals[:]     // escapes: one allocation for every value
+	for i, v := range own {
+		if v != "" {
+			r.Header[h.names[i]] = own[i : i+1 : i+1]
 		}
-		r.Header[h.names[i]] = p.values[i]
-		repl.Set(identityPlaceholders[i], p.placeholders[i])
 	}
+	repl.Map(p.placeholder)
 }
 
 // dropCredentials removes the caller's credential headers so that the

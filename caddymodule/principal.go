@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/store"
-	"github.com/authgate/authgate/tokens"
 )
 
 // identity indexes the identity headers and their placeholders.
@@ -30,11 +29,12 @@ var identitySuffixes = [numIdentities]string{
 	"User-Id", "User", "Email", "Roles", "Method", "Key-Id", "Permissions",
 }
 
-// identityPlaceholders are the {http.auth.user.*} names, in identity order.
+// placeholderPrefix starts every identity placeholder; identityPlaceholders
+// are the rest of each {http.auth.user.*} name, in identity order.
+const placeholderPrefix = "http.auth.user."
+
 var identityPlaceholders = [numIdentities]string{
-	"http.auth.user.id", "http.auth.user.name", "http.auth.user.email",
-	"http.auth.user.roles", "http.auth.user.method", "http.auth.user.key_id",
-	"http.auth.user.permissions",
+	"id", "name", "email", "roles", "method", "key_id", "permissions",
 }
 
 const (
@@ -42,24 +42,38 @@ const (
 	methodAPIKey = "api_key"
 )
 
-// principal is an authenticated caller. It is built once per credential and
-// cached; the header values and placeholder values are precomputed so that
-// the request path sets them without allocating.
+// principal is an authenticated caller: the decision about one credential,
+// built once and cached by the credential's text.
 //
-// A cached principal is only reused while the store still hands out the very
-// same user, session and key records it was built from: every store write
-// replaces those records (new pointers), so pointer equality says "nothing
-// changed since" without reading the records' fields again.
+// A cached principal is reused without reading the store as long as the
+// store's Generation has not moved since it was last checked. After a
+// write it is checked once more: reused while the store still hands out the
+// very same user, session and key records it was built from (every write
+// replaces the records it touches, so an unchanged pointer means nothing
+// changed), rebuilt otherwise.
+//
+// It is kept small and with few pointers: a full cache holds 100,000s of
+// them, and the garbage collector walks every one on each cycle. The
+// identity values are the records' own strings, not copies.
 type principal struct {
 	// credential is the token or the API key itself, compared in full on
 	// every cache hit: the cache's own key is only a hash.
 	credential string
-	expires    time.Time // the token's exp; zero for API keys
+	// deadline is when the decision lapses on its own, in Unix nanoseconds:
+	// the token's exp, or the key's expiry, whichever is first; 0 for never.
+	deadline int64
+	// checked is the store Generation at which the records were last known
+	// to be current.
+	checked atomic.Uint64
 
 	user    *store.User
 	session *store.Session // bearer only
 	key     *store.APIKey  // API key, or the key a quick_login session rests on
-	claims  *tokens.Claims // bearer only
+
+	// epoch and tokenExp are the token's "ep" and "exp" claims (bearer
+	// only): what buildBearer needs, with the user and session IDs above, to
+	// decide afresh after a write without verifying the signature again.
+	epoch, tokenExp int64
 
 	// restricted principals may only use the methods perms allows: every
 	// API key, and sessions opened with a key's client secret.
@@ -70,26 +84,52 @@ type principal struct {
 	// (API keys only; see noteKeyUse).
 	lastUse atomic.Int64
 
-	values       [numIdentities][]string // nil: header not set
-	placeholders [numIdentities]any      // nil: placeholder not set
+	// identity holds the header and placeholder values; "" means not set.
+	identity [numIdentities]string
 }
 
 func newPrincipal(method string, u *store.User) *principal {
 	p := &principal{user: u}
-	p.set(idUserID, u.ID)
-	p.set(idUser, u.Username)
-	p.set(idEmail, u.Email)
-	p.set(idRoles, strings.Join(u.Roles, ","))
-	p.set(idMethod, method)
+	p.identity[idUserID] = u.ID
+	p.identity[idUser] = u.Username
+	p.identity[idEmail] = u.Email
+	p.identity[idRoles] = strings.Join(u.Roles, ",")
+	p.identity[idMethod] = method
 	return p
 }
 
-func (p *principal) set(id identity, v string) {
-	if v == "" {
+// lapses lowers the deadline to t, if t is set and earlier.
+func (p *principal) lapses(t time.Time) {
+	if t.IsZero() {
 		return
 	}
-	p.values[id] = []string{v}
-	p.placeholders[id] = v
+	if n := t.UnixNano(); p.deadline == 0 || n < p.deadline {
+		p.deadline = n
+	}
+}
+
+// lapsed reports whether the principal's deadline has passed at now.
+func (p *principal) lapsed(now time.Time) bool {
+	return p.deadline != 0 && now.UnixNano() >= p.deadline
+}
+
+// placeholder answers the {http.auth.user.*} placeholders from the
+// principal: one replacer provider per request instead of seven values
+// copied into the replacer's map. A placeholder without a value (the key ID
+// of a Bearer token, an unset email) is known and empty, so that
+// `header_up X-Key {http.auth.user.key_id}` sends nothing rather than the
+// placeholder's own text.
+func (p *principal) placeholder(key string) (any, bool) {
+	name, ok := strings.CutPrefix(key, placeholderPrefix)
+	if !ok {
+		return nil, false
+	}
+	for i, n := range identityPlaceholders {
+		if n == name {
+			return p.identity[i], true
+		}
+	}
+	return nil, false
 }
 
 // allows reports whether the principal may use method.
@@ -114,20 +154,37 @@ func (p *principal) allowsOverrides(hdr http.Header) bool {
 	return true
 }
 
+// verifiedToken is what a verified access token tells: its claims, or the
+// same facts kept by the principal built from it.
+type verifiedToken struct {
+	userID, sessionID string
+	epoch             int64
+	expires           time.Time
+}
+
 // bearerPrincipal builds the principal of a verified access token.
-func bearerPrincipal(token string, c *tokens.Claims, u *store.User, s *store.Session, k *store.APIKey) *principal {
+func bearerPrincipal(token string, t verifiedToken, u *store.User, s *store.Session, k *store.APIKey) *principal {
 	p := newPrincipal(methodBearer, u)
 	p.credential = token
-	p.expires = c.ExpiresAt
+	p.lapses(t.expires)
+	p.epoch, p.tokenExp = t.epoch, t.expires.Unix()
 	p.session = s
-	p.key = k
-	p.claims = c
+	if k != nil {
+		p.key = k
+		p.lapses(k.ExpiresAt)
+	}
 	if s.Permissions != 0 {
 		p.restricted = true
 		p.perms = s.Permissions
-		p.set(idPermissions, s.Permissions.String())
+		p.identity[idPermissions] = s.Permissions.String()
 	}
 	return p
+}
+
+// token returns the facts buildBearer needs to decide about the principal's
+// token afresh.
+func (p *principal) token() verifiedToken {
+	return verifiedToken{userID: p.user.ID, sessionID: p.session.ID, epoch: p.epoch, expires: time.Unix(p.tokenExp, 0)}
 }
 
 // keyPrincipal builds the principal of an API key.
@@ -135,10 +192,11 @@ func keyPrincipal(key string, k *store.APIKey, u *store.User) *principal {
 	p := newPrincipal(methodAPIKey, u)
 	p.credential = key
 	p.key = k
+	p.lapses(k.ExpiresAt)
 	p.lastUse.Store(k.LastUsed.Unix())
 	p.restricted = true
 	p.perms = k.Permissions
-	p.set(idKeyID, k.ID)
-	p.set(idPermissions, k.Permissions.String())
+	p.identity[idKeyID] = k.ID
+	p.identity[idPermissions] = k.Permissions.String()
 	return p
 }

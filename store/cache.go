@@ -22,14 +22,22 @@ import (
 //
 //   - a reader loads gen BEFORE its bbolt read, and fills only if gen is
 //     still the same, checked while holding mu's read lock;
-//   - a writer, after its commit, holds mu's write lock while it increments
-//     gen and deletes the entries.
+//   - a writer, after its commit, holds mu's write lock while it deletes the
+//     entries, waits until ristretto has applied its buffer, and only then
+//     increments gen.
 //
 // So a fill either happens entirely before the writer's critical section (and
 // the writer's Del, queued after the fill's Set in ristretto's ordered buffer,
 // removes it) or sees the new gen and is skipped. A skipped fill only costs a
 // later miss. gen is one counter for all caches: any write briefly stops
 // fills, which is cheap because writes are rare next to reads.
+//
+// Why wait before incrementing: ristretto applies a new key's Set later, from
+// its buffer, while Del removes at once and again from the buffer. An old
+// fill's Set can thus land after the writer's immediate Del and live until
+// the buffered Del: a moment in which a reader could be handed the old
+// record. Once gen has moved, no such moment is left, so anything decided
+// from records read after loading the new gen is current (Store.Generation).
 //
 // Ristretto's Set is asynchronous and may be dropped; that is fine, the next
 // lookup misses and reads bbolt.
@@ -132,7 +140,7 @@ func (c *caches) invalidate(inv *invalidation) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.gen.Add(1)
+	defer c.gen.Add(1) // last: see caches
 	if c.closed {
 		return
 	}
@@ -144,6 +152,15 @@ func (c *caches) invalidate(inv *invalidation) {
 	}
 	for i := range inv.keys {
 		c.keys.Del(keySlot(&inv.keys[i]))
+	}
+	if len(inv.users) > 0 {
+		c.users.Wait()
+	}
+	if len(inv.sessions) > 0 {
+		c.sessions.Wait()
+	}
+	if len(inv.keys) > 0 {
+		c.keys.Wait()
 	}
 }
 

@@ -172,12 +172,19 @@ func (s *Store) UpdateAPIKey(id string, fn func(k *APIKey) error) (*APIKey, erro
 
 // TouchAPIKeys records when keys were last used, many in one transaction (a
 // batching job calls it). LastUsed only moves forward; unknown IDs (keys
-// deleted meanwhile) are skipped. Only the keys that changed leave the cache.
+// deleted meanwhile) are skipped.
+//
+// Unlike every other write, it leaves the cache alone and does not move
+// Generation: the request path decides nothing by LastUsed, and listings
+// (ListAPIKeys, APIKeyByID) read bbolt. Invalidating would make every key
+// in use miss the cache and have its cached decision rebuilt after each
+// batch, which at 100,000 keys cost more than the requests themselves.
+// The cached copy's LastUsed may therefore lag behind the file's.
 func (s *Store) TouchAPIKeys(lastUsed map[string]time.Time) error {
 	if len(lastUsed) == 0 {
 		return nil
 	}
-	return s.update(func(tx *bbolt.Tx, inv *invalidation) error {
+	return s.update(func(tx *bbolt.Tx, _ *invalidation) error {
 		keys := tx.Bucket(bucketKeys)
 		for id, at := range lastUsed {
 			k := new(APIKey)
@@ -195,7 +202,6 @@ func (s *Store) TouchAPIKeys(lastUsed map[string]time.Time) error {
 			if err := putJSON(keys, []byte(id), k); err != nil {
 				return err
 			}
-			inv.key(k.Digest)
 		}
 		return nil
 	})

@@ -203,6 +203,13 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
+// Generation is a counter that moves after every write that changed a user,
+// session or API key record (except TouchAPIKeys: see there). A decision
+// made from records read after loading Generation is still right as long as
+// Generation has not moved since: the request path uses it to skip
+// re-reading the records of a cached credential.
+func (s *Store) Generation() uint64 { return s.cache.generation() }
+
 // WaitCache blocks until the caches' buffered fills have landed. Only
 // tests and benchmarks need it: it makes a cache hit deterministic.
 func (s *Store) WaitCache() { s.cache.wait() }
