@@ -112,6 +112,7 @@ func (c *caches) generation() uint64 { return c.gen.Load() }
 func (c *caches) fillUser(gen uint64, u *User) {
 	c.mu.RLock()
 	if !c.closed && c.gen.Load() == gen {
+		u.pack()
 		c.users.Set(u.ID, u, 1)
 	}
 	c.mu.RUnlock()
@@ -120,6 +121,7 @@ func (c *caches) fillUser(gen uint64, u *User) {
 func (c *caches) fillSession(gen uint64, sess *Session) {
 	c.mu.RLock()
 	if !c.closed && c.gen.Load() == gen {
+		sess.pack()
 		c.sessions.Set(sess.ID, sess, 1)
 	}
 	c.mu.RUnlock()
@@ -128,6 +130,7 @@ func (c *caches) fillSession(gen uint64, sess *Session) {
 func (c *caches) fillKey(gen uint64, k *APIKey) {
 	c.mu.RLock()
 	if !c.closed && c.gen.Load() == gen {
+		k.pack()
 		c.keys.Set(keySlot(&k.Digest), k, 1)
 	}
 	c.mu.RUnlock()

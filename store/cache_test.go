@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // warm looks a record up twice with a cache.wait() between, and fails unless
@@ -298,6 +299,39 @@ func BenchmarkParseSecret(b *testing.B) {
 	for b.Loop() {
 		if _, err := ParseSecret(KeyPrefix, secret); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// Records that enter the cache have their text in one allocation, and
+// packing changes no value.
+func TestCachedRecordsArePacked(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		before APIKey
+	}{
+		{"all fields", APIKey{ID: "key_1", Name: "deploy", Description: "ci", OwnerID: "usr_9", Hint: "ag_ab…", ClientSecretHint: "agcs_c…"}},
+		{"some empty", APIKey{ID: "key_2", OwnerID: "usr_9"}},
+		{"none", APIKey{}},
+	} {
+		k := c.before
+		k.pack()
+		if k != c.before {
+			t.Errorf("%s: packing changed the record: %+v, want %+v", c.name, k, c.before)
+		}
+		fields := []string{k.ID, k.Name, k.Description, k.OwnerID, k.Hint, k.ClientSecretHint}
+		var first *byte
+		off := 0
+		for _, f := range fields {
+			if f == "" {
+				continue
+			}
+			if first == nil {
+				first = unsafe.StringData(f)
+			} else if unsafe.StringData(f) != (*byte)(unsafe.Add(unsafe.Pointer(first), off)) {
+				t.Errorf("%s: field %q is not in the shared allocation", c.name, f)
+			}
+			off += len(f)
 		}
 	}
 }

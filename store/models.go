@@ -77,7 +77,23 @@ func ParsePermissions(s string) (Permission, error) {
 }
 
 // String lists the permissions by name, comma-separated, in bit order.
+// The names of the 16 combinations are built once: every cached credential
+// holds one, and a shared string costs the garbage collector nothing.
 func (p Permission) String() string {
+	if p <= PermAll {
+		return permissionStrings[p]
+	}
+	return p.names()
+}
+
+var permissionStrings = func() (s [PermAll + 1]string) {
+	for p := range s {
+		s[p] = Permission(p).names()
+	}
+	return s
+}()
+
+func (p Permission) names() string {
 	var names []string
 	for _, pn := range permissionNames {
 		if p&pn.bit != 0 {
