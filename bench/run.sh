@@ -169,20 +169,9 @@ mkdir -p "$STATE/c" "$STATE/d" "$STATE/f"
 "$STATE/seed" "${SEED_ARGS[@]}" -db "$STATE/c.db" -out "$STATE/c" -users 16 -keys 1
 # D: one user, one session with its access token.
 "$STATE/seed" "${SEED_ARGS[@]}" -db "$STATE/d.db" -out "$STATE/d" -users 1 -sessions 1
-# F: the big one. Every store call is an fsynced transaction, so seed on
-# tmpfs and move the file to the scratch disk afterwards.
-fdir=$STATE
-if [ -d /dev/shm ] && [ -w /dev/shm ]; then
-	SHM=$(mktemp -d /dev/shm/authgate-bench.XXXXXX)
-	fdir=$SHM
-fi
-"$STATE/seed" "${SEED_ARGS[@]}" -db "$fdir/f.db" -out "$STATE/f" \
+# F: the big one, stored in batches of 5,000 records per transaction.
+"$STATE/seed" "${SEED_ARGS[@]}" -db "$STATE/f.db" -out "$STATE/f" \
 	-users "$F_USERS" -keys "$F_KEYS" -sessions "$F_TOKENS"
-if [ "$fdir" != "$STATE" ]; then
-	mv "$fdir/f.db" "$STATE/f.db"
-	rm -rf "$SHM"
-	SHM=""
-fi
 BCRYPT=$("$CADDY" hash-password --algorithm bcrypt --plaintext "$PASSWORD")
 KEY=$(head -1 "$STATE/c/keys.txt")
 TOKEN=$(head -1 "$STATE/d/tokens.txt")

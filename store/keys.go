@@ -14,6 +14,38 @@ import (
 // It fills k.ID (when empty), k.V and k.CreatedAt (when zero). k.Digest must
 // be set and not belong to another key (ErrExists).
 func (s *Store) CreateAPIKey(k *APIKey) error {
+	return s.CreateAPIKeys([]*APIKey{k})
+}
+
+// CreateAPIKeys stores new keys as CreateAPIKey does, all in one
+// transaction: all of them or, on the first error, none.
+func (s *Store) CreateAPIKeys(ks []*APIKey) error {
+	legacy := false
+	for _, k := range ks {
+		if err := prepareAPIKey(k); err != nil {
+			return err
+		}
+		legacy = legacy || k.Legacy
+	}
+	err := s.update(func(tx *bbolt.Tx, _ *invalidation) error {
+		for _, k := range ks {
+			if err := insertAPIKey(tx, k); err != nil {
+				return err
+			}
+		}
+		if legacy {
+			return tx.Bucket(bucketMeta).Put(keyHasLegacyKeys, []byte("1"))
+		}
+		return nil
+	})
+	if err == nil && legacy {
+		s.legacyKeys.Store(true)
+	}
+	return err
+}
+
+// prepareAPIKey fills and validates a new key before its transaction.
+func prepareAPIKey(k *APIKey) error {
 	if k.ID == "" {
 		k.ID = NewID("key_")
 	}
@@ -27,34 +59,28 @@ func (s *Store) CreateAPIKey(k *APIKey) error {
 	if k.CreatedAt.IsZero() {
 		k.CreatedAt = utcNow()
 	}
-	err := s.update(func(tx *bbolt.Tx, _ *invalidation) error {
-		if tx.Bucket(bucketUsers).Get([]byte(k.OwnerID)) == nil {
-			return fmt.Errorf("owner %q: %w", k.OwnerID, ErrNotFound)
-		}
-		keys, byDigest := tx.Bucket(bucketKeys), tx.Bucket(bucketKeysByDigest)
-		if keys.Get([]byte(k.ID)) != nil {
-			return fmt.Errorf("key id %q: %w", k.ID, ErrExists)
-		}
-		if byDigest.Get(k.Digest[:]) != nil {
-			return fmt.Errorf("api key digest: %w", ErrExists)
-		}
-		if err := byDigest.Put(k.Digest[:], []byte(k.ID)); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketKeysByOwner).Put(pairKey(k.OwnerID, k.ID), nil); err != nil {
-			return err
-		}
-		if k.Legacy {
-			if err := tx.Bucket(bucketMeta).Put(keyHasLegacyKeys, []byte("1")); err != nil {
-				return err
-			}
-		}
-		return putJSON(keys, []byte(k.ID), k)
-	})
-	if err == nil && k.Legacy {
-		s.legacyKeys.Store(true)
+	return nil
+}
+
+// insertAPIKey stores a prepared key and its index entries.
+func insertAPIKey(tx *bbolt.Tx, k *APIKey) error {
+	if tx.Bucket(bucketUsers).Get([]byte(k.OwnerID)) == nil {
+		return fmt.Errorf("owner %q: %w", k.OwnerID, ErrNotFound)
 	}
-	return err
+	keys, byDigest := tx.Bucket(bucketKeys), tx.Bucket(bucketKeysByDigest)
+	if keys.Get([]byte(k.ID)) != nil {
+		return fmt.Errorf("key id %q: %w", k.ID, ErrExists)
+	}
+	if byDigest.Get(k.Digest[:]) != nil {
+		return fmt.Errorf("api key digest: %w", ErrExists)
+	}
+	if err := byDigest.Put(k.Digest[:], []byte(k.ID)); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketKeysByOwner).Put(pairKey(k.OwnerID, k.ID), nil); err != nil {
+		return err
+	}
+	return putJSON(keys, []byte(k.ID), k)
 }
 
 // APIKeyByDigest returns the key whose digest is d: the request path's

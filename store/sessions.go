@@ -32,31 +32,13 @@ const reuseReason = "refresh token reused"
 // transaction, their oldest live sessions are revoked to make room. It
 // returns how many were revoked.
 func (s *Store) CreateSession(sess *Session, refresh Digest, limit int) (revoked int, err error) {
-	if sess.ID == "" {
-		sess.ID = NewID("ses_")
-	}
-	if err := validateID("session id", sess.ID); err != nil {
+	if err := prepareSession(sess, refresh); err != nil {
 		return 0, err
 	}
-	if refresh == (Digest{}) {
-		return 0, fmt.Errorf("%w: session without refresh token digest", ErrInvalid)
-	}
-	if sess.ExpiresAt.IsZero() {
-		return 0, fmt.Errorf("%w: session without expiry", ErrInvalid)
-	}
-	sess.V = recordVersion
-	if sess.CreatedAt.IsZero() {
-		sess.CreatedAt = utcNow()
-	}
-	sess.ExpiresAt = sess.ExpiresAt.UTC()
 	err = s.update(func(tx *bbolt.Tx, inv *invalidation) error {
 		revoked = 0
 		if tx.Bucket(bucketUsers).Get([]byte(sess.UserID)) == nil {
 			return fmt.Errorf("user %q: %w", sess.UserID, ErrNotFound)
-		}
-		sessions := tx.Bucket(bucketSessions)
-		if sessions.Get([]byte(sess.ID)) != nil {
-			return fmt.Errorf("session id %q: %w", sess.ID, ErrExists)
 		}
 		if limit > 0 {
 			live, err := liveSessions(tx, sess.UserID, sess.CreatedAt)
@@ -71,18 +53,80 @@ func (s *Store) CreateSession(sess *Session, refresh Digest, limit int) (revoked
 				revoked++
 			}
 		}
-		if err := putRefresh(tx, refresh, refreshEntry{SID: sess.ID, Exp: sess.ExpiresAt}); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketSessionsByUser).Put(pairKey(sess.UserID, sess.ID), nil); err != nil {
-			return err
-		}
-		return putJSON(sessions, []byte(sess.ID), sess)
+		return insertSession(tx, sess, refresh)
 	})
 	if err != nil {
 		return 0, err
 	}
 	return revoked, nil
+}
+
+// NewSession is one session of CreateSessions, with the digest of its
+// refresh token.
+type NewSession struct {
+	Session *Session
+	Refresh Digest
+}
+
+// CreateSessions stores new sessions as CreateSession does without a
+// session limit, all in one transaction: all of them or, on the first
+// error, none. For bulk loads (the benchmark's seeding).
+func (s *Store) CreateSessions(batch []NewSession) error {
+	for _, n := range batch {
+		if err := prepareSession(n.Session, n.Refresh); err != nil {
+			return err
+		}
+	}
+	return s.update(func(tx *bbolt.Tx, _ *invalidation) error {
+		users := tx.Bucket(bucketUsers)
+		for _, n := range batch {
+			if users.Get([]byte(n.Session.UserID)) == nil {
+				return fmt.Errorf("user %q: %w", n.Session.UserID, ErrNotFound)
+			}
+			if err := insertSession(tx, n.Session, n.Refresh); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// prepareSession fills and validates a new session before its transaction.
+func prepareSession(sess *Session, refresh Digest) error {
+	if sess.ID == "" {
+		sess.ID = NewID("ses_")
+	}
+	if err := validateID("session id", sess.ID); err != nil {
+		return err
+	}
+	if refresh == (Digest{}) {
+		return fmt.Errorf("%w: session without refresh token digest", ErrInvalid)
+	}
+	if sess.ExpiresAt.IsZero() {
+		return fmt.Errorf("%w: session without expiry", ErrInvalid)
+	}
+	sess.V = recordVersion
+	if sess.CreatedAt.IsZero() {
+		sess.CreatedAt = utcNow()
+	}
+	sess.ExpiresAt = sess.ExpiresAt.UTC()
+	return nil
+}
+
+// insertSession stores a prepared session, its refresh entry and its index
+// entry.
+func insertSession(tx *bbolt.Tx, sess *Session, refresh Digest) error {
+	sessions := tx.Bucket(bucketSessions)
+	if sessions.Get([]byte(sess.ID)) != nil {
+		return fmt.Errorf("session id %q: %w", sess.ID, ErrExists)
+	}
+	if err := putRefresh(tx, refresh, refreshEntry{SID: sess.ID, Exp: sess.ExpiresAt}); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketSessionsByUser).Put(pairKey(sess.UserID, sess.ID), nil); err != nil {
+		return err
+	}
+	return putJSON(sessions, []byte(sess.ID), sess)
 }
 
 // sessionLimitReason is the RevokeReason of a session a newer login pushed

@@ -26,6 +26,33 @@ const (
 // u.CreatedAt/u.UpdatedAt (when zero). The username, and the email when set,
 // must not already name a user (ErrExists).
 func (s *Store) CreateUser(u *User) error {
+	if err := prepareUser(u); err != nil {
+		return err
+	}
+	return s.update(func(tx *bbolt.Tx, _ *invalidation) error { return insertUser(tx, u) })
+}
+
+// CreateUsers stores new users as CreateUser does, all in one transaction:
+// all of them or, on the first error, none. For bulk loads, where one
+// fsynced transaction per user would be the bottleneck.
+func (s *Store) CreateUsers(us []*User) error {
+	for _, u := range us {
+		if err := prepareUser(u); err != nil {
+			return err
+		}
+	}
+	return s.update(func(tx *bbolt.Tx, _ *invalidation) error {
+		for _, u := range us {
+			if err := insertUser(tx, u); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// prepareUser fills and validates a new user before its transaction.
+func prepareUser(u *User) error {
 	if u.ID == "" {
 		u.ID = NewID("usr_")
 	}
@@ -43,16 +70,19 @@ func (s *Store) CreateUser(u *User) error {
 	if u.UpdatedAt.IsZero() {
 		u.UpdatedAt = t
 	}
-	return s.update(func(tx *bbolt.Tx, _ *invalidation) error {
-		users := tx.Bucket(bucketUsers)
-		if users.Get([]byte(u.ID)) != nil {
-			return fmt.Errorf("user id %q: %w", u.ID, ErrExists)
-		}
-		if err := claimLogins(tx, u, nil); err != nil {
-			return err
-		}
-		return putJSON(users, []byte(u.ID), u)
-	})
+	return nil
+}
+
+// insertUser stores a prepared user and claims its logins.
+func insertUser(tx *bbolt.Tx, u *User) error {
+	users := tx.Bucket(bucketUsers)
+	if users.Get([]byte(u.ID)) != nil {
+		return fmt.Errorf("user id %q: %w", u.ID, ErrExists)
+	}
+	if err := claimLogins(tx, u, nil); err != nil {
+		return err
+	}
+	return putJSON(users, []byte(u.ID), u)
 }
 
 // UserByID returns the user with id. The value may be shared with other

@@ -13,11 +13,12 @@
 // memory is what a server holding such a store would hold on top of
 // Caddy.
 //
-// Every store call is its own fsynced transaction (the store has no batch
-// call), so the fill runs at the file system's commit rate: fill on tmpfs
-// (-dir /dev/shm/...) and let -move-to put the file on the real disk
-// before measuring. The lookups then read the file through the page cache
-// (it was just written); a cold disk would add device reads to the misses.
+// Records are built on several goroutines and stored with the store's
+// batch calls (CreateUsers, CreateAPIKeys), -batch records per fsynced
+// transaction. -dir may be on tmpfs (/dev/shm/...) with -move-to putting
+// the file on the real disk before measuring. The lookups then read the
+// file through the page cache (it was just written); a cold disk would add
+// device reads to the misses.
 package main
 
 import (
@@ -50,7 +51,8 @@ var (
 	keys    = flag.Int("keys", 1_000_000, "API keys to create (owners round-robin)")
 	cache   = flag.Int64("cache", 100_000, "cache bound: Options.CacheEntries, as the `cache_entries` option")
 	samples = flag.Int("lookups", 100_000, "distinct random records looked up, of each kind")
-	workers = flag.Int("workers", 2*runtime.GOMAXPROCS(0), "concurrent writers while filling")
+	workers = flag.Int("workers", runtime.GOMAXPROCS(0), "goroutines building records while filling")
+	batch   = flag.Int("batch", 10000, "records per transaction while filling")
 	measure = flag.Bool("measure", false, "internal: measure an existing file (the second process)")
 )
 
@@ -105,13 +107,15 @@ func fill(db string) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("filling %s: %d users, %d API keys, %d writers (one fsynced transaction per record)\n",
-		db, *users, *keys, *workers)
+	fmt.Printf("filling %s: %d users, %d API keys, in transactions of %d records\n",
+		db, *users, *keys, *batch)
 
 	ids := make([]string, *users)
 	t := time.Now()
-	parallel("users", *users, func(i int) error {
-		u := &store.User{
+	userList := make([]*store.User, *users)
+	parallel("users built", *users, func(i int) error {
+		userList[i] = &store.User{
+			ID:           store.NewID("usr_"),
 			Username:     fmt.Sprintf("user%07d", i+1),
 			Email:        fmt.Sprintf("user%07d@example.com", i+1),
 			FirstName:    "Scale",
@@ -119,34 +123,33 @@ func fill(db string) {
 			PasswordHash: phc,
 			Roles:        []string{"staff"},
 		}
-		if err := st.CreateUser(u); err != nil {
-			return err
-		}
-		ids[i] = u.ID
+		ids[i] = userList[i].ID
 		return nil
 	})
+	inBatches("users stored", *users, func(lo, hi int) error { return st.CreateUsers(userList[lo:hi]) })
+	userList = nil
 	usersTook := time.Since(t)
 
 	digests := make([]store.Digest, *keys)
 	t = time.Now()
-	parallel("API keys", *keys, func(i int) error {
+	keyList := make([]*store.APIKey, *keys)
+	parallel("API keys built", *keys, func(i int) error {
 		secret, err := store.NewSecret(store.KeyPrefix)
 		if err != nil {
 			return err
 		}
-		k := &store.APIKey{
+		keyList[i] = &store.APIKey{
 			Name:        fmt.Sprintf("key-%d", i+1),
 			OwnerID:     ids[i%len(ids)],
 			Permissions: store.PermRead,
 			Digest:      store.DigestOf(secret),
 			Hint:        store.Mask(secret),
 		}
-		if err := st.CreateAPIKey(k); err != nil {
-			return err
-		}
-		digests[i] = k.Digest
+		digests[i] = keyList[i].Digest
 		return nil
 	})
+	inBatches("API keys stored", *keys, func(lo, hi int) error { return st.CreateAPIKeys(keyList[lo:hi]) })
+	keyList = nil
 	keysTook := time.Since(t)
 	if err := st.Close(); err != nil {
 		log.Fatal(err)
@@ -251,6 +254,22 @@ func timeLookups(n int, fn func(i int) error) []time.Duration {
 
 // parallel runs fn(0..n-1) on the writers, printing progress, and stops at
 // the first error.
+// inBatches calls fn for [0, size), [size, 2*size), ... up to n, in order,
+// reporting progress, and stops at the first error.
+func inBatches(what string, n int, fn func(lo, hi int) error) {
+	size := max(*batch, 1)
+	next := 0
+	for lo := 0; lo < n; lo += size {
+		if err := fn(lo, min(lo+size, n)); err != nil {
+			log.Fatalf("%s: %v", what, err)
+		}
+		if lo+size >= next {
+			fmt.Printf("  %s: %d of %d\n", what, min(lo+size, n), n)
+			next += n / 10
+		}
+	}
+}
+
 func parallel(what string, n int, fn func(i int) error) {
 	var next, done atomic.Int64
 	var wg sync.WaitGroup

@@ -13,12 +13,9 @@
 // server does on its first start), with -issuer, -audience and -ttl, which
 // must match the Caddyfile's authgate block or the server refuses them.
 //
-// The store has no batch call: every CreateUser, CreateAPIKey and
-// CreateSession is its own fsynced bbolt transaction, so the write rate is
-// the file system's fsync rate (about 2,000/s on the project's ext4 disk,
-// about 20,000/s on tmpfs). run.sh therefore seeds on tmpfs (/dev/shm)
-// when it can. Several writers overlap the work done outside the
-// transaction (IDs, secrets, JSON); bbolt itself runs one writer at a time.
+// Records are built on several goroutines (secrets, IDs, token signatures)
+// and stored with the store's batch calls (CreateUsers, CreateAPIKeys,
+// CreateSessions), -batch records per fsynced transaction.
 package main
 
 import (
@@ -53,7 +50,8 @@ func main() {
 		audience   = flag.String("audience", "authgate-bench", "aud of the tokens: the Caddyfile's `audience`")
 		ttl        = flag.Duration("ttl", 24*time.Hour, "access token lifetime: the Caddyfile's `access_ttl`")
 		alg        = flag.String("alg", tokens.AlgEdDSA, "signing algorithm: the Caddyfile's `signing_alg`")
-		workers    = flag.Int("workers", 2*runtime.GOMAXPROCS(0), "concurrent writers")
+		workers    = flag.Int("workers", runtime.GOMAXPROCS(0), "goroutines building records")
+		batch      = flag.Int("batch", 5000, "records per transaction")
 		cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of the whole run here")
 	)
 	flag.Parse()
@@ -105,27 +103,30 @@ func main() {
 		}
 		userList[i] = &store.User{Username: name, PasswordHash: phc, Roles: []string{*roles}}
 	}
-	parallel(*users, *workers, func(i int) error { return st.CreateUser(userList[i]) })
+	inBatches(*users, *batch, func(lo, hi int) error { return st.CreateUsers(userList[lo:hi]) })
 	log.Printf("%d users in %v (one argon2id hash, reused)", *users, since(t))
 
 	// API keys.
 	if *keys > 0 {
 		t = time.Now()
 		secrets := make([]string, *keys)
+		keyList := make([]*store.APIKey, *keys)
 		parallel(*keys, *workers, func(i int) error {
 			secret, err := store.NewSecret(store.KeyPrefix)
 			if err != nil {
 				return err
 			}
 			secrets[i] = secret
-			return st.CreateAPIKey(&store.APIKey{
+			keyList[i] = &store.APIKey{
 				Name:        fmt.Sprintf("bench-%d", i+1),
 				OwnerID:     userList[i%len(userList)].ID,
 				Permissions: perm,
 				Digest:      store.DigestOf(secret),
 				Hint:        store.Mask(secret),
-			})
+			}
+			return nil
 		})
+		inBatches(*keys, *batch, func(lo, hi int) error { return st.CreateAPIKeys(keyList[lo:hi]) })
 		writeLines(filepath.Join(*outDir, "keys.txt"), secrets)
 		log.Printf("%d API keys in %v", *keys, since(t))
 	}
@@ -155,6 +156,7 @@ func main() {
 			log.Fatal(err)
 		}
 		access := make([]string, *sessions)
+		sessionList := make([]store.NewSession, *sessions)
 		refreshExpiry := now.Add(30 * 24 * time.Hour)
 		parallel(*sessions, *workers, func(i int) error {
 			u := userList[i%len(userList)]
@@ -162,17 +164,16 @@ func main() {
 			if err != nil {
 				return err
 			}
-			s := &store.Session{UserID: u.ID, CreatedAt: now, ExpiresAt: refreshExpiry}
-			// limit 0: seeding does not apply the login-time session limit.
-			if _, err := st.CreateSession(s, store.DigestOf(refresh), 0); err != nil {
-				return err
-			}
+			s := &store.Session{ID: store.NewID("ses_"), UserID: u.ID, CreatedAt: now, ExpiresAt: refreshExpiry}
+			sessionList[i] = store.NewSession{Session: s, Refresh: store.DigestOf(refresh)}
 			access[i], _, err = iss.Issue(tokens.Claims{
 				UserID: u.ID, Username: u.Username, Roles: u.Roles,
 				SessionID: s.ID, Epoch: u.TokenEpoch,
 			}, now)
 			return err
 		})
+		// Batches do not apply the login-time session limit.
+		inBatches(*sessions, *batch, func(lo, hi int) error { return st.CreateSessions(sessionList[lo:hi]) })
 		writeLines(filepath.Join(*outDir, "tokens.txt"), access)
 		log.Printf("%d sessions and access tokens in %v", *sessions, since(t))
 	}
@@ -214,6 +215,17 @@ func parallel(n, workers int, fn func(i int) error) {
 	wg.Wait()
 	if first != nil {
 		log.Fatal(first)
+	}
+}
+
+// inBatches calls fn for [0, size), [size, 2*size), ... up to n, in order,
+// and stops at the first error.
+func inBatches(n, size int, fn func(lo, hi int) error) {
+	size = max(size, 1)
+	for lo := 0; lo < n; lo += size {
+		if err := fn(lo, min(lo+size, n)); err != nil {
+			log.Fatal(err)
+		}
 	}
 }
 
