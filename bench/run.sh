@@ -414,8 +414,8 @@ fi
 # ------------------------------------------------------------ go bench --
 
 if [ "$DO_GOBENCH" = 1 ]; then
-	say "in-process: go test -run '^\$' -bench Handler -benchmem -count 6 ./caddymodule"
-	(cd "$ROOT" && go test -run '^$' -bench Handler -benchmem -count 6 ./caddymodule) | tee "$STATE/gobench.txt"
+	say "in-process: go test -run '^\$' -bench 'Handler|Replacer' -benchmem -count 6 ./caddymodule"
+	(cd "$ROOT" && go test -run '^$' -bench 'Handler|Replacer' -benchmem -count 6 ./caddymodule) | tee "$STATE/gobench.txt"
 	BENCHSTAT=$(command -v benchstat || true)
 	if [ -z "$BENCHSTAT" ]; then
 		if GOBIN=$STATE/bin go install golang.org/x/perf/cmd/benchstat@latest >/dev/null 2>&1; then
