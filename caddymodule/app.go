@@ -69,8 +69,8 @@ type App struct {
 	// Verified credentials, by the token or key string itself. Two caches
 	// so that no string of one kind can ever find a principal of the other.
 	// Only credentials that verified are ever added.
-	bearers *ristretto.Cache[string, *principal]
-	keys    *ristretto.Cache[string, *principal]
+	bearers *ristretto.Cache[string, principal]
+	keys    *ristretto.Cache[string, principal]
 	logger  *zap.Logger
 	now     func() time.Time
 	usage   *keyUsage
@@ -149,8 +149,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-func newPrincipalCache(entries int64) (*ristretto.Cache[string, *principal], error) {
-	c, err := ristretto.NewCache(&ristretto.Config[string, *principal]{
+func newPrincipalCache(entries int64) (*ristretto.Cache[string, principal], error) {
+	c, err := ristretto.NewCache(&ristretto.Config[string, principal]{
 		NumCounters:        10 * entries,
 		MaxCost:            entries,
 		BufferItems:        64,
@@ -228,7 +228,7 @@ const retiredCacheLinger = 5 * time.Second
 // Cleanup releases this config's reference to the store and closes the
 // credential cache. Safe after a failed Provision.
 func (a *App) Cleanup() error {
-	caches := []*ristretto.Cache[string, *principal]{a.bearers, a.keys}
+	caches := []*ristretto.Cache[string, principal]{a.bearers, a.keys}
 	closeCaches := func() {
 		for _, c := range caches {
 			if c != nil {

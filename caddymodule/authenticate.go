@@ -42,21 +42,22 @@ func storeFailure(err error, refused *authError) *authError {
 	return errStore
 }
 
-// authenticateBearer resolves an access token. On a cache hit with nothing
-// written since, it costs one cache read: no signature check, no store read.
-func (a *App) authenticateBearer(token string, now time.Time) (*principal, *authError) {
-	if p, ok := a.bearers.Get(token); ok && p.credential == token && !p.lapsed(now) {
-		if a.fresh(p, now) {
+// authenticateBearer resolves an access token. On a cache hit with its
+// records unchanged, it costs one cache read: no signature check, no store
+// read.
+func (a *App) authenticateBearer(token string, now time.Time) (principal, *authError) {
+	if p, ok := a.bearers.Get(token); ok && p.credential() == token && !p.lapsed(now) {
+		if a.unchanged(&p) {
 			return p, nil
 		}
-		// Something changed since the principal was built: decide afresh
+		// One of its records was written since it was built: decide afresh
 		// from the token's already-verified facts.
 		return a.buildBearer(token, p.token(), a.store.Generation(), now)
 	}
 	gen := a.store.Generation()
 	claims, err := a.issuer.Load().Verify(token, now)
 	if err != nil {
-		return nil, errBadToken
+		return principal{}, errBadToken
 	}
 	t := verifiedToken{userID: claims.UserID, sessionID: claims.SessionID, epoch: claims.Epoch, expires: claims.ExpiresAt}
 	return a.buildBearer(token, t, gen, now)
@@ -64,59 +65,51 @@ func (a *App) authenticateBearer(token string, now time.Time) (*principal, *auth
 
 // buildBearer decides about a verified token from the store's records,
 // which it reads after gen was loaded, and caches the decision.
-func (a *App) buildBearer(token string, t verifiedToken, gen uint64, now time.Time) (*principal, *authError) {
+func (a *App) buildBearer(token string, t verifiedToken, gen uint64, now time.Time) (principal, *authError) {
 	u, err := a.store.UserByID(t.userID)
 	if err != nil {
-		return nil, storeFailure(err, errBadToken)
+		return principal{}, storeFailure(err, errBadToken)
 	}
 	if u.Disabled || t.epoch < u.TokenEpoch {
-		return nil, errBadToken
+		return principal{}, errBadToken
 	}
 	s, err := a.store.SessionByID(t.sessionID)
 	if err != nil {
-		return nil, storeFailure(err, errBadToken)
+		return principal{}, storeFailure(err, errBadToken)
 	}
 	if !s.Alive() || s.UserID != u.ID {
-		return nil, errBadToken
+		return principal{}, errBadToken
 	}
 	// A quick_login session lives only as long as the key it was opened
 	// with: revoking or expiring the key ends its tokens too.
 	var k *store.APIKey
 	if s.KeyID != "" {
-		if k, err = a.sessionKey(s.KeyID); err != nil {
-			return nil, storeFailure(err, errBadToken)
+		if k, err = a.store.APIKeyByID(s.KeyID); err != nil {
+			return principal{}, storeFailure(err, errBadToken)
 		}
 		if k.OwnerID != u.ID || !k.Usable(now) {
-			return nil, errBadToken
+			return principal{}, errBadToken
 		}
 	}
 	p := bearerPrincipal(token, t, u, s, k)
-	p.checked.Store(gen)
+	p.built = gen
 	if ttl := t.expires.Sub(now); ttl > 0 {
 		a.bearers.SetWithTTL(token, p, 1, ttl)
 	}
 	return p, nil
 }
 
-// sessionKey returns the key a quick_login session was opened with, as the
-// store's cache holds it (so current can compare pointers).
-func (a *App) sessionKey(keyID string) (*store.APIKey, error) {
-	k, err := a.store.APIKeyByID(keyID)
-	if err != nil {
-		return nil, err
-	}
-	return a.store.APIKeyByDigest(k.Digest)
-}
-
 // maxLegacyKey bounds the imported keys looked up without a checksum.
 const maxLegacyKey = 512
 
-// authenticateKey resolves an API key. A cached key with nothing written
-// since costs one cache read: no checksum, no digest, no store read. A key
-// with a bad checksum is refused without a store read.
-func (a *App) authenticateKey(key string, now time.Time) (*principal, *authError) {
-	if p, ok := a.keys.Get(key); ok && p.credential == key && !p.lapsed(now) && a.fresh(p, now) {
-		a.noteKeyUse(p, now)
+// authenticateKey resolves an API key. A cached key with its records
+// unchanged costs one cache read: no checksum, no digest, no store read. A
+// key with a bad checksum is refused without a store read.
+func (a *App) authenticateKey(key string, now time.Time) (principal, *authError) {
+	if p, ok := a.keys.Get(key); ok && p.credential() == key && !p.lapsed(now) && a.unchanged(&p) {
+		if a.noteKeyUse(&p, now) {
+			a.keys.Set(key, p, 1)
+		}
 		return p, nil
 	}
 	gen := a.store.Generation()
@@ -125,66 +118,34 @@ func (a *App) authenticateKey(key string, now time.Time) (*principal, *authError
 		// Not one of ours. Keys imported from a legacy app have no
 		// checksum; only if there are any is such a key looked up.
 		if !a.store.HasLegacyKeys() || len(key) > maxLegacyKey {
-			return nil, errBadKey
+			return principal{}, errBadKey
 		}
 		digest = store.DigestOf(key)
 	}
 	k, err := a.store.APIKeyByDigest(digest)
 	if err != nil {
-		return nil, storeFailure(err, errBadKey)
+		return principal{}, storeFailure(err, errBadKey)
 	}
 	if !k.Usable(now) {
-		return nil, errBadKey
+		return principal{}, errBadKey
 	}
 	u, err := a.store.UserByID(k.OwnerID)
 	if err != nil {
-		return nil, storeFailure(err, errBadKey)
+		return principal{}, storeFailure(err, errBadKey)
 	}
 	if u.Disabled {
-		return nil, errBadKey
+		return principal{}, errBadKey
 	}
 	p := keyPrincipal(key, k, u)
-	p.checked.Store(gen)
+	p.built = gen
+	a.noteKeyUse(&p, now)
 	a.keys.Set(key, p, 1)
-	a.noteKeyUse(p, now)
 	return p, nil
 }
 
-// fresh reports whether a cached principal, not lapsed, may be reused:
-// nothing was written since it was last checked, or the store still hands
-// out the very records it was built from.
-func (a *App) fresh(p *principal, now time.Time) bool {
-	gen := a.store.Generation()
-	if p.checked.Load() == gen {
-		return true
-	}
-	if !a.current(p, now) {
-		return false
-	}
-	// Records read after loading gen were the principal's own: it was
-	// current at gen. (A racing check may store an older gen; that only
-	// costs one more check.)
-	p.checked.Store(gen)
-	return true
-}
-
-// current reports whether a cached principal may be reused at now: the
-// store still hands out the very records it was built from (every write
-// replaces the records it touches, so an unchanged pointer means nothing
-// changed), and its key, if any, has not expired since.
-func (a *App) current(p *principal, now time.Time) bool {
-	if u, err := a.store.UserByID(p.user.ID); err != nil || u != p.user {
-		return false
-	}
-	if p.session != nil {
-		if s, err := a.store.SessionByID(p.session.ID); err != nil || s != p.session {
-			return false
-		}
-	}
-	if p.key != nil {
-		if k, err := a.store.APIKeyByDigest(p.key.Digest); err != nil || k != p.key || !k.Usable(now) {
-			return false
-		}
-	}
-	return true
+// unchanged reports whether a cached principal, not lapsed, may be reused:
+// nothing was written since it was built, or at least none of its records.
+func (a *App) unchanged(p *principal) bool {
+	return p.built == a.store.Generation() ||
+		!a.store.ChangedSince(p.built, p.userID(), p.sessionID(), p.keyID())
 }

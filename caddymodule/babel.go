@@ -180,7 +180,7 @@ func (h *Handler) babelLogout(w http.ResponseWriter, r *http.Request) error {
 	if _, aerr := readBabelJSON(w, r); aerr != nil {
 		return h.babelRefuse(w, aerr)
 	}
-	if aerr := h.app.closeSession(p); aerr != nil {
+	if aerr := h.app.closeSession(&p); aerr != nil {
 		return h.babelRefuse(w, aerr)
 	}
 	return writeJSON(w, http.StatusOK, babelOK("logged out"))
@@ -197,15 +197,15 @@ func (h *Handler) babelUser(w http.ResponseWriter, r *http.Request) error {
 	if aerr != nil {
 		return h.babelRefuse(w, aerr)
 	}
-	keys, err := h.app.store.ListAPIKeys(p.user.ID)
+	keys, err := h.app.store.ListAPIKeys(p.userID())
 	if err != nil {
 		return h.babelRefuse(w, errStore)
 	}
 	var u *store.User
 	if r.Method == http.MethodPost {
-		u, aerr = h.updateBabelUser(w, r, p.user.ID, keys)
+		u, aerr = h.updateBabelUser(w, r, p.userID(), keys)
 	} else {
-		u, err = h.app.store.UserByID(p.user.ID)
+		u, err = h.app.store.UserByID(p.userID())
 		if err != nil {
 			aerr = storeFailure(err, errBadToken)
 		}

@@ -28,7 +28,7 @@ func TestCleanupLeavesCachesToDrainingRequests(t *testing.T) {
 		if err := app.Start(); err != nil {
 			t.Fatalf("start: %v", err)
 		}
-		p := &principal{}
+		p := principal{}
 		var (
 			stop   atomic.Bool
 			panics atomic.Int64

@@ -143,41 +143,41 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.refuse(w, errForbidden)
 	}
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	h.headers.inject(r, repl, p)
+	h.headers.inject(r, repl, &p)
 	h.dropCredentials(r)
 	h.headers.filterTrailers(r)
 	return next.ServeHTTP(w, r)
 }
 
 // authenticate finds the request's one credential and resolves it.
-func (h *Handler) authenticate(r *http.Request) (*principal, *authError) {
+func (h *Handler) authenticate(r *http.Request) (principal, *authError) {
 	authz := r.Header["Authorization"]
 	keys := r.Header[h.headers.keyHeader]
 	switch {
 	case len(authz) > 1 || len(keys) > 1 || (len(authz) == 1 && len(keys) == 1):
-		return nil, errTwoMethods
+		return principal{}, errTwoMethods
 	case len(keys) == 1:
 		return h.app.authenticateKey(keys[0], h.app.now())
 	case len(authz) == 1:
 		token, ok := bearerToken(authz[0])
 		if !ok {
-			return nil, errBadScheme
+			return principal{}, errBadScheme
 		}
 		return h.app.authenticateBearer(token, h.app.now())
 	}
-	return nil, errNoCredential
+	return principal{}, errNoCredential
 }
 
 // authenticateRoute authenticates a request to one of the handler's own
 // routes and applies the same method rule as on proxied traffic: an API key
 // (or a quick_login session) may only do what its permissions allow.
-func (h *Handler) authenticateRoute(r *http.Request) (*principal, *authError) {
+func (h *Handler) authenticateRoute(r *http.Request) (principal, *authError) {
 	p, aerr := h.authenticate(r)
 	if aerr != nil {
-		return nil, aerr
+		return principal{}, aerr
 	}
 	if !p.allows(r.Method) {
-		return nil, errForbidden
+		return principal{}, errForbidden
 	}
 	return p, nil
 }

@@ -148,19 +148,19 @@ func foldHeaderByte(c byte) byte {
 }
 
 // inject sets the principal's identity headers and placeholders, at the
-// cost of two small allocations. Each request gets its own copy of the
-// header values: a handler after this one may edit values in place
-// (request_header's replace does), and the principal is shared by every
-// request that carries the same credential.
+// cost of two small allocations (the request's identity and its
+// placeholder provider). Each request gets its own copy of the header
+// values: a handler after this one may edit values in place
+// (request_header's replace does), and must not reach other requests.
 func (h *identityHeaders) inject(r *http.Request, repl *caddy.Replacer, p *principal) {
-	vals := p.identity // the array, copied
-	own := vals[:]     // escapes: one allocation for every value
-	for i, v := range own {
-		if v != "" {
-			r.Header[h.names[i]] = own[i : i+1 : i+1]
+	ri := &requestIdentity{principal: *p} // escapes: one allocation
+	for i := range ri.headers {
+		if v := p.identityValue(identity(i)); v != "" {
+			ri.headers[i] = v
+			r.Header[h.names[i]] = ri.headers[i : i+1 : i+1]
 		}
 	}
-	repl.Map(p.placeholder)
+	repl.Map(ri.placeholder)
 }
 
 // dropCredentials removes the caller's credential headers so that the

@@ -26,19 +26,22 @@ type keyUsage struct {
 }
 
 // noteKeyUse records that p's key was used at now, at most once per
-// lastUsedGranularity per principal: one atomic load on the request path.
-func (a *App) noteKeyUse(p *principal, now time.Time) {
+// lastUsedGranularity per cached principal. It reports whether it did: p's
+// lastUse moved, and the caller puts p back in the cache so that the next
+// requests know.
+func (a *App) noteKeyUse(p *principal, now time.Time) bool {
 	sec := now.Unix()
-	last := p.lastUse.Load()
-	if sec-last < int64(lastUsedGranularity/time.Second) || !p.lastUse.CompareAndSwap(last, sec) {
-		return
+	if sec-p.lastUse < int64(lastUsedGranularity/time.Second) {
+		return false
 	}
+	p.lastUse = sec
 	a.usage.mu.Lock()
 	if a.usage.pending == nil {
 		a.usage.pending = make(map[string]time.Time)
 	}
-	a.usage.pending[p.key.ID] = now
+	a.usage.pending[p.keyID()] = now
 	a.usage.mu.Unlock()
+	return true
 }
 
 // flushKeyUsage writes the collected uses in one transaction.

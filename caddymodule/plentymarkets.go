@@ -104,7 +104,7 @@ func (h *Handler) pmLogout(w http.ResponseWriter, r *http.Request) error {
 	if aerr != nil {
 		return h.refuse(w, aerr)
 	}
-	if aerr := h.app.closeSession(p); aerr != nil {
+	if aerr := h.app.closeSession(&p); aerr != nil {
 		return h.refuse(w, aerr)
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -133,7 +133,10 @@ func (h *Handler) pmUser(w http.ResponseWriter, r *http.Request) error {
 	if aerr != nil {
 		return h.refuse(w, aerr)
 	}
-	u := p.user
+	u, err := h.app.store.UserByID(p.userID())
+	if err != nil {
+		return h.refuse(w, storeFailure(err, errBadToken))
+	}
 	roles := u.Roles
 	if roles == nil {
 		roles = []string{}
@@ -186,7 +189,7 @@ func (h *Handler) pmCheckSecret(pin bool) routeFunc {
 		if aerr != nil {
 			return h.refuse(w, aerr)
 		}
-		if p.session == nil {
+		if p.sessionID() == "" {
 			return h.refuse(w, errBearerOnly)
 		}
 		// A quick_login session follows its key's permissions here too.
@@ -201,7 +204,7 @@ func (h *Handler) pmCheckSecret(pin bool) routeFunc {
 		if secret == "" {
 			return h.refuse(w, missing)
 		}
-		u, err := h.app.store.UserByID(p.user.ID)
+		u, err := h.app.store.UserByID(p.userID())
 		if err != nil {
 			return h.refuse(w, storeFailure(err, errBadToken))
 		}
@@ -224,10 +227,10 @@ func (h *Handler) pmSessionLimits(w http.ResponseWriter, r *http.Request) error 
 	if aerr != nil {
 		return h.refuse(w, aerr)
 	}
-	if p.session == nil {
+	if p.sessionID() == "" {
 		return h.refuse(w, errBearerOnly)
 	}
-	u, err := h.app.store.UserByID(p.user.ID)
+	u, err := h.app.store.UserByID(p.userID())
 	if err != nil {
 		return h.refuse(w, storeFailure(err, errBadToken))
 	}

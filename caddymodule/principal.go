@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/authgate/authgate/store"
@@ -45,57 +44,131 @@ const (
 // principal is an authenticated caller: the decision about one credential,
 // built once and cached by the credential's text.
 //
-// A cached principal is reused without reading the store as long as the
-// store's Generation has not moved since it was last checked. After a
-// write it is checked once more: reused while the store still hands out the
-// very same user, session and key records it was built from (every write
-// replaces the records it touches, so an unchanged pointer means nothing
-// changed), rebuilt otherwise.
+// The caches hold principals by value, and a principal has one pointer:
+// text, whose bytes the garbage collector never scans. A full cache of
+// 100,000s of decisions therefore costs the collector next to nothing; a
+// principal pointing at its records (as it once did) made the collector
+// the biggest cost of a busy gateway with many credentials. Keep it so:
+// no other pointer, and small enough (principalMaxSize) for ristretto's map
+// to keep it inline.
 //
-// It is kept small and with few pointers: a full cache holds 100,000s of
-// them, and the garbage collector walks every one on each cycle. The
-// identity values are the records' own strings, not copies.
+// A cached principal is reused without reading the store as long as the
+// store's Generation has not moved since it was built, or the store says
+// none of its records (user, session, key) was written since
+// (store.ChangedSince). Otherwise it is rebuilt.
 type principal struct {
-	// credential is the token or the API key itself, compared in full on
+	// text is the credential, then the values of textParts back to back;
+	// ends[i] is where part i ends. The credential is compared in full on
 	// every cache hit: the cache's own key is only a hash.
-	credential string
+	text string
+	ends [numTextParts]uint32
 	// deadline is when the decision lapses on its own, in Unix nanoseconds:
 	// the token's exp, or the key's expiry, whichever is first; 0 for never.
 	deadline int64
-	// checked is the store Generation at which the records were last known
-	// to be current.
-	checked atomic.Uint64
-
-	user    *store.User
-	session *store.Session // bearer only
-	key     *store.APIKey  // API key, or the key a quick_login session rests on
-
-	// epoch and tokenExp are the token's "ep" and "exp" claims (bearer
-	// only): what buildBearer needs, with the user and session IDs above, to
-	// decide afresh after a write without verifying the signature again.
-	epoch, tokenExp int64
+	// built is the store Generation at which the records were read.
+	built uint64
+	// epoch is the token's "ep" claim (bearer only): what buildBearer
+	// needs, with the IDs in text and the deadline, to decide afresh after
+	// a write without verifying the signature again.
+	epoch int64
+	// lastUse is when this key's use was last recorded, in Unix seconds
+	// (API keys only; see noteKeyUse).
+	lastUse int64
 
 	// restricted principals may only use the methods perms allows: every
 	// API key, and sessions opened with a key's client secret.
 	restricted bool
 	perms      store.Permission
-
-	// lastUse is when this key's use was last recorded, in Unix seconds
-	// (API keys only; see noteKeyUse).
-	lastUse atomic.Int64
-
-	// identity holds the header and placeholder values; "" means not set.
-	identity [numIdentities]string
+	// byKey is set for an API key; a Bearer token's principal may still
+	// carry a key ID (a quick_login session rests on a key).
+	byKey bool
 }
 
-func newPrincipal(method string, u *store.User) *principal {
-	p := &principal{user: u}
-	p.identity[idUserID] = u.ID
-	p.identity[idUser] = u.Username
-	p.identity[idEmail] = u.Email
-	p.identity[idRoles] = strings.Join(u.Roles, ",")
-	p.identity[idMethod] = method
+// principalMaxSize bounds a principal: ristretto keeps a value inline in
+// its map only while its item (40 bytes plus the value) fits Go's 128-byte
+// limit for map elements; larger ones get an allocation each.
+const principalMaxSize = 88
+
+// textPart indexes the parts of a principal's text.
+type textPart int
+
+const (
+	partCredential textPart = iota
+	partUserID
+	partUser
+	partEmail
+	partRoles
+	partKeyID     // the API key, or the key a quick_login session rests on
+	partSessionID // Bearer tokens only
+	numTextParts
+)
+
+func (p *principal) part(i textPart) string {
+	start := uint32(0)
+	if i > 0 {
+		start = p.ends[i-1]
+	}
+	return p.text[start:p.ends[i]]
+}
+
+func (p *principal) credential() string { return p.part(partCredential) }
+func (p *principal) userID() string     { return p.part(partUserID) }
+func (p *principal) keyID() string      { return p.part(partKeyID) }
+func (p *principal) sessionID() string  { return p.part(partSessionID) }
+
+// newPrincipal lays out a principal's text: one allocation for all of it.
+func newPrincipal(credential string, u *store.User, keyID, sessionID string) principal {
+	parts := [numTextParts]string{
+		partCredential: credential,
+		partUserID:     u.ID,
+		partUser:       u.Username,
+		partEmail:      u.Email,
+		partRoles:      strings.Join(u.Roles, ","),
+		partKeyID:      keyID,
+		partSessionID:  sessionID,
+	}
+	n := 0
+	for _, s := range parts {
+		n += len(s)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	var p principal
+	for i, s := range parts {
+		b.WriteString(s)
+		p.ends[i] = uint32(b.Len())
+	}
+	p.text = b.String()
 	return p
+}
+
+// identityValue returns the value of one identity header and placeholder;
+// "" means not set.
+func (p *principal) identityValue(id identity) string {
+	switch id {
+	case idUserID:
+		return p.userID()
+	case idUser:
+		return p.part(partUser)
+	case idEmail:
+		return p.part(partEmail)
+	case idRoles:
+		return p.part(partRoles)
+	case idMethod:
+		if p.byKey {
+			return methodAPIKey
+		}
+		return methodBearer
+	case idKeyID:
+		if p.byKey {
+			return p.keyID()
+		}
+	case idPermissions:
+		if p.restricted {
+			return p.perms.String()
+		}
+	}
+	return ""
 }
 
 // lapses lowers the deadline to t, if t is set and earlier.
@@ -113,20 +186,29 @@ func (p *principal) lapsed(now time.Time) bool {
 	return p.deadline != 0 && now.UnixNano() >= p.deadline
 }
 
-// placeholder answers the {http.auth.user.*} placeholders from the
-// principal: one replacer provider per request instead of seven values
-// copied into the replacer's map. A placeholder without a value (the key ID
-// of a Bearer token, an unset email) is known and empty, so that
-// `header_up X-Key {http.auth.user.key_id}` sends nothing rather than the
-// placeholder's own text.
-func (p *principal) placeholder(key string) (any, bool) {
+// requestIdentity is one request's identity: its own copy of the header
+// values (a handler after authgate may edit them in place: request_header's
+// replace does), and the principal its placeholders answer from. One
+// allocation for both.
+type requestIdentity struct {
+	headers   [numIdentities]string
+	principal principal
+}
+
+// placeholder answers the {http.auth.user.*} placeholders: one replacer
+// provider per request instead of seven values copied into the replacer's
+// map. A placeholder without a value (the key ID of a Bearer token, an
+// unset email) is known and empty, so that `header_up X-Key
+// {http.auth.user.key_id}` sends nothing rather than the placeholder's own
+// text.
+func (ri *requestIdentity) placeholder(key string) (any, bool) {
 	name, ok := strings.CutPrefix(key, placeholderPrefix)
 	if !ok {
 		return nil, false
 	}
 	for i, n := range identityPlaceholders {
 		if n == name {
-			return p.identity[i], true
+			return ri.principal.identityValue(identity(i)), true
 		}
 	}
 	return nil, false
@@ -163,40 +245,39 @@ type verifiedToken struct {
 }
 
 // bearerPrincipal builds the principal of a verified access token.
-func bearerPrincipal(token string, t verifiedToken, u *store.User, s *store.Session, k *store.APIKey) *principal {
-	p := newPrincipal(methodBearer, u)
-	p.credential = token
-	p.lapses(t.expires)
-	p.epoch, p.tokenExp = t.epoch, t.expires.Unix()
-	p.session = s
+func bearerPrincipal(token string, t verifiedToken, u *store.User, s *store.Session, k *store.APIKey) principal {
+	keyID := ""
 	if k != nil {
-		p.key = k
+		keyID = k.ID
+	}
+	p := newPrincipal(token, u, keyID, s.ID)
+	p.lapses(t.expires)
+	p.epoch = t.epoch
+	if k != nil {
 		p.lapses(k.ExpiresAt)
 	}
 	if s.Permissions != 0 {
 		p.restricted = true
 		p.perms = s.Permissions
-		p.identity[idPermissions] = s.Permissions.String()
 	}
 	return p
 }
 
 // token returns the facts buildBearer needs to decide about the principal's
-// token afresh.
+// token afresh. Its expiry is the principal's deadline, which is the
+// token's exp or, for a quick_login session, the key's expiry if earlier:
+// a deadline too early only costs verifying the token again.
 func (p *principal) token() verifiedToken {
-	return verifiedToken{userID: p.user.ID, sessionID: p.session.ID, epoch: p.epoch, expires: time.Unix(p.tokenExp, 0)}
+	return verifiedToken{userID: p.userID(), sessionID: p.sessionID(), epoch: p.epoch, expires: time.Unix(0, p.deadline)}
 }
 
 // keyPrincipal builds the principal of an API key.
-func keyPrincipal(key string, k *store.APIKey, u *store.User) *principal {
-	p := newPrincipal(methodAPIKey, u)
-	p.credential = key
-	p.key = k
+func keyPrincipal(key string, k *store.APIKey, u *store.User) principal {
+	p := newPrincipal(key, u, k.ID, "")
+	p.byKey = true
 	p.lapses(k.ExpiresAt)
-	p.lastUse.Store(k.LastUsed.Unix())
+	p.lastUse = k.LastUsed.Unix()
 	p.restricted = true
 	p.perms = k.Permissions
-	p.identity[idKeyID] = k.ID
-	p.identity[idPermissions] = k.Permissions.String()
 	return p
 }

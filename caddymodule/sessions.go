@@ -169,7 +169,7 @@ func (a *App) refreshSession(refresh string) (tokenPair, *authError) {
 		return tokenPair{}, errBadRefresh
 	}
 	if s.KeyID != "" { // a quick_login session ends with its key
-		k, err := a.sessionKey(s.KeyID)
+		k, err := a.store.APIKeyByID(s.KeyID)
 		if err != nil {
 			return tokenPair{}, storeFailure(err, errBadRefresh)
 		}
@@ -200,10 +200,10 @@ func (a *App) issuePair(u *store.User, s *store.Session, refresh string, now tim
 // closeSession revokes the session of a Bearer principal: its access and
 // refresh tokens stop working on the very next request.
 func (a *App) closeSession(p *principal) *authError {
-	if p.session == nil {
+	if p.sessionID() == "" {
 		return errNeedsBearer
 	}
-	err := a.store.RevokeSession(p.session.ID, "logout", a.now().UTC())
+	err := a.store.RevokeSession(p.sessionID(), "logout", a.now().UTC())
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return errStore
 	}

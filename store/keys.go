@@ -83,14 +83,10 @@ func insertAPIKey(tx *bbolt.Tx, k *APIKey) error {
 	return putJSON(keys, []byte(k.ID), k)
 }
 
-// APIKeyByDigest returns the key whose digest is d: the request path's
-// lookup. The value may be shared through the cache: never modify it.
-// Revoked and expired keys are returned too; check Usable.
+// APIKeyByDigest returns the key whose digest is d, read from bbolt (keys
+// are not cached: see caches): the caller's own copy. Revoked and expired
+// keys are returned too; check Usable.
 func (s *Store) APIKeyByDigest(d Digest) (*APIKey, error) {
-	if k, ok := s.cache.keys.Get(keySlot(&d)); ok && k.Digest == d {
-		return k, nil
-	}
-	gen := s.cache.generation()
 	k := new(APIKey)
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		id := tx.Bucket(bucketKeysByDigest).Get(d[:])
@@ -102,10 +98,6 @@ func (s *Store) APIKeyByDigest(d Digest) (*APIKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.testHookAfterMissRead != nil {
-		s.testHookAfterMissRead()
-	}
-	s.cache.fillKey(gen, k)
 	return k, nil
 }
 
@@ -187,7 +179,7 @@ func (s *Store) UpdateAPIKey(id string, fn func(k *APIKey) error) (*APIKey, erro
 		if err := putJSON(keys, []byte(id), k); err != nil {
 			return err
 		}
-		inv.key(k.Digest)
+		inv.key(k.ID)
 		return nil
 	})
 	if err != nil {
@@ -200,12 +192,10 @@ func (s *Store) UpdateAPIKey(id string, fn func(k *APIKey) error) (*APIKey, erro
 // batching job calls it). LastUsed only moves forward; unknown IDs (keys
 // deleted meanwhile) are skipped.
 //
-// Unlike every other write, it leaves the cache alone and does not move
-// Generation: the request path decides nothing by LastUsed, and listings
-// (ListAPIKeys, APIKeyByID) read bbolt. Invalidating would make every key
-// in use miss the cache and have its cached decision rebuilt after each
+// Unlike every other write, it neither marks the keys changed nor moves
+// Generation: the request path decides nothing by LastUsed. Marking them
+// would have every key in use have its cached decision rebuilt after each
 // batch, which at 100,000 keys cost more than the requests themselves.
-// The cached copy's LastUsed may therefore lag behind the file's.
 func (s *Store) TouchAPIKeys(lastUsed map[string]time.Time) error {
 	if len(lastUsed) == 0 {
 		return nil
@@ -245,7 +235,7 @@ func deleteAPIKey(tx *bbolt.Tx, ownerID, keyID string, inv *invalidation) error 
 		if err := keys.Delete([]byte(keyID)); err != nil {
 			return err
 		}
-		inv.key(k.Digest)
+		inv.key(k.ID)
 	case errors.Is(err, ErrNotFound): // a dangling index entry: just drop it
 	default:
 		return err

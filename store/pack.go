@@ -2,7 +2,7 @@ package store
 
 import "strings"
 
-// Records kept in the caches have their text packed into one allocation.
+// Users kept in the cache have their text packed into one allocation.
 // A full cache holds 100,000s of records, and the garbage collector visits
 // every object on each cycle: one string for all of a record's fields
 // instead of one per field makes that walk several times shorter.
@@ -27,14 +27,6 @@ func packStrings(ps ...*string) {
 		*p = all[off:end]
 		off = end
 	}
-}
-
-func (k *APIKey) pack() {
-	packStrings(&k.ID, &k.Name, &k.Description, &k.OwnerID, &k.Hint, &k.ClientSecretHint)
-}
-
-func (s *Session) pack() {
-	packStrings(&s.ID, &s.UserID, &s.RevokeReason, &s.KeyID)
 }
 
 // pack packs the fields the request path reads and the roles; the rest of

@@ -1,8 +1,8 @@
 // Package store keeps authgate's users, API keys, sessions and signing keys
-// in one bbolt file, read through ristretto caches (cache.go).
+// in one bbolt file; users are read through a ristretto cache (cache.go).
 //
 // bbolt is the truth: every write is one transaction that is fsynced before
-// the call returns, and caches are only ever dropped after a commit, never
+// the call returns, and the cache is only ever dropped after a commit, never
 // written by a write path.
 package store
 
@@ -85,8 +85,7 @@ type Options struct {
 	// Timeout is how long Open waits for the file lock another process
 	// holds. Default 1s; bbolt's "wait forever" is never used.
 	Timeout time.Duration
-	// CacheEntries is the maximum number of entries of each cache.
-	// Default 100_000.
+	// CacheEntries is the maximum number of users cached. Default 100_000.
 	CacheEntries int64
 }
 
@@ -206,11 +205,12 @@ func (s *Store) Close() error {
 // Generation is a counter that moves after every write that changed a user,
 // session or API key record (except TouchAPIKeys: see there). A decision
 // made from records read after loading Generation is still right as long as
-// Generation has not moved since: the request path uses it to skip
-// re-reading the records of a cached credential.
+// Generation has not moved since, or ChangedSince says its records were
+// not written since: the request path uses it to reuse its cached decision
+// about a credential without re-reading the records.
 func (s *Store) Generation() uint64 { return s.cache.generation() }
 
-// WaitCache blocks until the caches' buffered fills have landed. Only
+// WaitCache blocks until the cache's buffered fills have landed. Only
 // tests and benchmarks need it: it makes a cache hit deterministic.
 func (s *Store) WaitCache() { s.cache.wait() }
 
