@@ -56,8 +56,8 @@ type App struct {
 	// past it revokes the user's oldest session. A user's own
 	// sessionLimit overrides it. Default 10.
 	SessionLimit int `json:"session_limit,omitempty"`
-	// CacheEntries bounds each in-memory cache (users, keys, sessions,
-	// verified credentials). Default 100000.
+	// CacheEntries bounds each in-memory cache: verified API keys,
+	// verified tokens, users (and the lockout counters). Default 100000.
 	CacheEntries int64 `json:"cache_entries,omitempty"`
 
 	store     *store.Store
@@ -68,7 +68,8 @@ type App struct {
 	issuer *atomic.Pointer[tokens.Issuer]
 	// Verified credentials, by the token or key string itself. Two caches
 	// so that no string of one kind can ever find a principal of the other.
-	// Only credentials that verified are ever added.
+	// Only credentials that verified are ever added. Principals are held
+	// by value: see principal.
 	bearers *ristretto.Cache[string, principal]
 	keys    *ristretto.Cache[string, principal]
 	logger  *zap.Logger

@@ -414,3 +414,56 @@ func TestCachedQuickLoginTokenEndsWithItsKey(t *testing.T) {
 	g.app.now = func() time.Time { return later }
 	expectRefused(t, g, g.do(bearer("GET", "/app", tb.AccessToken)), 401, "invalid_token")
 }
+
+// The caches find a decision by a hash of the credential; a hit counts only
+// if the credential itself matches. A decision planted under another
+// string (what a hash collision would look like) is not served for it.
+func TestCacheHitComparesCredential(t *testing.T) {
+	g := newGateway(t, nil)
+	g.addUser("alice", "correct horse")
+	key := g.addKey("alice", "read,write")
+	token := g.login("alice", "correct horse").AccessToken
+	for _, r := range []*http.Request{withKey("GET", "/app", key.Key), bearer("GET", "/app", token)} {
+		if w := g.do(r); w.Code != http.StatusOK {
+			t.Fatalf("%d %s", w.Code, w.Body)
+		}
+	}
+	g.waitCache()
+	keyDecision, ok1 := g.app.keys.Get(key.Key)
+	tokenDecision, ok2 := g.app.bearers.Get(token)
+	if !ok1 || !ok2 {
+		t.Fatal("the decisions were not cached")
+	}
+	other := g.addKey("alice", "read") // well-formed, and then revoked
+	if err := g.ops.revokeKey(other.ID); err != nil {
+		t.Fatal(err)
+	}
+	otherKey := other.Key
+	forged := token[:len(token)-4] + "AAAA"
+	g.app.keys.Set(otherKey, keyDecision, 1)
+	g.app.bearers.SetWithTTL(forged, tokenDecision, 1, time.Hour)
+	g.waitCache()
+	expectRefused(t, g, g.do(withKey("GET", "/app", otherKey)), 401, "invalid_token")
+	expectRefused(t, g, g.do(bearer("GET", "/app", forged)), 401, "invalid_token")
+}
+
+// Changing what a key may do reaches its cached decision on the next
+// request, as revoking it does.
+func TestKeyPermissionChangeTakesEffectAtOnce(t *testing.T) {
+	g := newGateway(t, nil)
+	g.addUser("bea", "pw-bea-123")
+	key := g.addKey("bea", "read,create")
+	for pass := range 2 { // resolved, then cached
+		if w := g.do(withKey("POST", "/app", key.Key)); w.Code != http.StatusOK {
+			t.Fatalf("pass %d: %d %s", pass, w.Code, w.Body)
+		}
+		g.waitCache()
+	}
+	if _, err := g.app.store.UpdateAPIKey(key.ID, func(k *store.APIKey) error { k.Permissions = store.PermRead; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	expectRefused(t, g, g.do(withKey("POST", "/app", key.Key)), 403, "insufficient_scope")
+	if w := g.do(withKey("GET", "/app", key.Key)); w.Code != http.StatusOK {
+		t.Fatalf("GET after narrowing to read: %d %s", w.Code, w.Body)
+	}
+}

@@ -1,9 +1,9 @@
 // Command scale fills a store with 1,000,000 users and 1,000,000 API keys
 // through the store API and reports what that costs: file size per
 // record, open time, uncached lookup latency of UserByID and
-// APIKeyByDigest (each record looked up once, so every lookup misses the
-// bounded cache and reads bbolt), and resident memory with the cache
-// bounds in force. bench/run.sh --scale runs it.
+// APIKeyByDigest (each record looked up once, so every lookup reads bbolt:
+// users miss the bounded cache, keys are not cached by the store), and
+// resident memory with the cache bound in force. bench/run.sh --scale runs it.
 //
 //	go run ./bench/cmd/scale -dir /dev/shm/x -move-to /tmp/x
 //
@@ -193,7 +193,7 @@ func measureStore(dir string) {
 		log.Fatal(err)
 	}
 	defer st.Close()
-	fmt.Printf("open: %v (cache_entries %d per cache)\n", time.Since(t).Round(time.Microsecond), *cache)
+	fmt.Printf("open: %v (user cache bound %d)\n", time.Since(t).Round(time.Microsecond), *cache)
 	rssOpen := status("VmRSS")
 
 	userLat := timeLookups(len(ids), func(i int) error {
@@ -216,7 +216,7 @@ func measureStore(dir string) {
 	st.WaitCache()
 	userHot := timeLookups(len(hot), hotLookup)
 
-	fmt.Printf("\nlookups, each of %d distinct random records once (cache misses: bbolt read + JSON decode + cache fill):\n", *samples)
+	fmt.Printf("\nlookups, each of %d distinct random records once (bbolt read + JSON decode; a user also fills the cache, keys are not cached by the store):\n", *samples)
 	fmt.Printf("  %-16s p50 %7.1fµs  p99 %7.1fµs  mean %7.1fµs\n", "UserByID", us(pct(userLat, 50)), us(pct(userLat, 99)), us(mean(userLat)))
 	fmt.Printf("  %-16s p50 %7.1fµs  p99 %7.1fµs  mean %7.1fµs\n", "APIKeyByDigest", us(pct(keyLat, 50)), us(pct(keyLat, 99)), us(mean(keyLat)))
 	fmt.Printf("  %-16s p50 %7.1fµs  p99 %7.1fµs  (a cached UserByID, for contrast)\n", "UserByID, hit", us(pct(userHot, 50)), us(pct(userHot, 99)))
@@ -224,11 +224,11 @@ func measureStore(dir string) {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	fmt.Printf("\nmemory of the measuring process (cache bound %d entries per cache, %d users + %d keys looked up):\n",
+	fmt.Printf("\nmemory of the measuring process (user cache bound %d entries, %d users + %d keys looked up):\n",
 		*cache, *samples, *samples)
 	fmt.Printf("  VmRSS before open %.1f MiB (this program and its samples), after open %.1f MiB, after lookups %.1f MiB, peak (VmHWM) %.1f MiB\n",
 		mib(rssBase), mib(rssOpen), mib(status("VmRSS")), mib(status("VmHWM")))
-	fmt.Printf("  of which RssAnon %.1f MiB (Go heap: mostly the caches) and RssFile %.1f MiB (mmap'd store pages touched; the kernel may drop them)\n",
+	fmt.Printf("  of which RssAnon %.1f MiB (Go heap: mostly the user cache) and RssFile %.1f MiB (mmap'd store pages touched; the kernel may drop them)\n",
 		mib(status("RssAnon")), mib(status("RssFile")))
 	fmt.Printf("  Go heap in use %.1f MiB after GC\n", mib(int64(ms.HeapInuse)))
 }
