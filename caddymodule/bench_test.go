@@ -13,10 +13,16 @@ import (
 // The hot path: a cached credential through the whole handler (strip,
 // authenticate, authorize, inject, drop credentials) to a no-op next
 // handler. Run: go test -run '^$' -bench Handler -benchmem ./caddymodule
+//
+// The *AfterWrite variants first change another user, as any login or
+// refresh on a live gateway changes something: the store's Generation has
+// then moved past the cached decision's, and every hit also asks the
+// store's change log whether its own records were written.
 
-func benchmarkHandler(b *testing.B, header string, value func(g *gateway) string) {
+func benchmarkHandler(b *testing.B, afterWrite bool, header string, value func(g *gateway) string) {
 	g := newGateway(b, nil)
 	g.addUser("bench", "pw-bench-123", "admin")
+	g.addUser("other", "pw-other-123")
 	cred := []string{value(g)}
 
 	r := httptest.NewRequest("GET", "/app/orders?id=7", nil)
@@ -33,6 +39,15 @@ func benchmarkHandler(b *testing.B, header string, value func(g *gateway) string
 		b.Fatalf("warm-up: %v %d %s", err, w.Code, w.Body)
 	}
 	g.waitCache()
+	if afterWrite {
+		before := g.app.store.Generation()
+		if _, err := g.ops.setDisabled("other", true); err != nil {
+			b.Fatal(err)
+		}
+		if g.app.store.Generation() == before {
+			b.Fatal("the write did not move the generation")
+		}
+	}
 
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -62,12 +77,24 @@ func BenchmarkReplacer(b *testing.B) {
 	}
 }
 
+func apiKeyOfBench(g *gateway) string { return g.addKey("bench", "read").Key }
+
+func bearerOfBench(g *gateway) string {
+	return "Bearer " + g.login("bench", "pw-bench-123").AccessToken
+}
+
 func BenchmarkHandlerAPIKeyCached(b *testing.B) {
-	benchmarkHandler(b, "X-Api-Key", func(g *gateway) string { return g.addKey("bench", "read").Key })
+	benchmarkHandler(b, false, "X-Api-Key", apiKeyOfBench)
 }
 
 func BenchmarkHandlerBearerCached(b *testing.B) {
-	benchmarkHandler(b, "Authorization", func(g *gateway) string {
-		return "Bearer " + g.login("bench", "pw-bench-123").AccessToken
-	})
+	benchmarkHandler(b, false, "Authorization", bearerOfBench)
+}
+
+func BenchmarkHandlerAPIKeyCachedAfterWrite(b *testing.B) {
+	benchmarkHandler(b, true, "X-Api-Key", apiKeyOfBench)
+}
+
+func BenchmarkHandlerBearerCachedAfterWrite(b *testing.B) {
+	benchmarkHandler(b, true, "Authorization", bearerOfBench)
 }

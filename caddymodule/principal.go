@@ -57,7 +57,7 @@ const (
 // none of its records (user, session, key) was written since
 // (store.ChangedSince). Otherwise it is rebuilt.
 type principal struct {
-	// text is the credential, then the values of textParts back to back;
+	// text is the credential, then the other parts (textPart) back to back;
 	// ends[i] is where part i ends. The credential is compared in full on
 	// every cache hit: the cache's own key is only a hash.
 	text string
