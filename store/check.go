@@ -85,6 +85,18 @@ func check(tx *bbolt.Tx) (Counts, error) {
 	if err != nil {
 		return c, err
 	}
+	err = tx.Bucket(bucketKeysLastUsed).ForEach(func(id, v []byte) error {
+		if keys.Get(id) == nil {
+			return fmt.Errorf("last-use times name missing api key %q", id)
+		}
+		if len(v) != 8 {
+			return fmt.Errorf("last-use time of api key %q is %d bytes, want 8", id, len(v))
+		}
+		return nil
+	})
+	if err != nil {
+		return c, err
+	}
 
 	err = sessions.ForEach(func(id, v []byte) error {
 		var sess Session

@@ -2,8 +2,10 @@ package store
 
 import (
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -93,7 +95,11 @@ func (s *Store) APIKeyByDigest(d Digest) (*APIKey, error) {
 		if id == nil {
 			return ErrNotFound
 		}
-		return getJSON(tx.Bucket(bucketKeys), id, k)
+		if err := getJSON(tx.Bucket(bucketKeys), id, k); err != nil {
+			return err
+		}
+		withLastUsed(tx, k)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -105,7 +111,11 @@ func (s *Store) APIKeyByDigest(d Digest) (*APIKey, error) {
 func (s *Store) APIKeyByID(id string) (*APIKey, error) {
 	k := new(APIKey)
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		return getJSON(tx.Bucket(bucketKeys), []byte(id), k)
+		if err := getJSON(tx.Bucket(bucketKeys), []byte(id), k); err != nil {
+			return err
+		}
+		withLastUsed(tx, k)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -122,8 +132,12 @@ func (s *Store) ListAPIKeys(ownerID string) ([]*APIKey, error) {
 		if ownerID == "" {
 			return keys.ForEach(func(_, v []byte) error {
 				k := new(APIKey)
+				if err := decode(v, k); err != nil {
+					return err
+				}
+				withLastUsed(tx, k)
 				list = append(list, k)
-				return decode(v, k)
+				return nil
 			})
 		}
 		for _, id := range childIDs(tx.Bucket(bucketKeysByOwner), ownerID) {
@@ -131,6 +145,7 @@ func (s *Store) ListAPIKeys(ownerID string) ([]*APIKey, error) {
 			if err := getJSON(keys, []byte(id), k); err != nil {
 				return err
 			}
+			withLastUsed(tx, k)
 			list = append(list, k)
 		}
 		return nil
@@ -179,6 +194,7 @@ func (s *Store) UpdateAPIKey(id string, fn func(k *APIKey) error) (*APIKey, erro
 		if err := putJSON(keys, []byte(id), k); err != nil {
 			return err
 		}
+		withLastUsed(tx, k)
 		inv.key(k.ID)
 		return nil
 	})
@@ -192,6 +208,14 @@ func (s *Store) UpdateAPIKey(id string, fn func(k *APIKey) error) (*APIKey, erro
 // batching job calls it). LastUsed only moves forward; unknown IDs (keys
 // deleted meanwhile) are skipped.
 //
+// The times go to a bucket of their own, 8 bytes a key, in key order, not
+// into the keys' JSON records: a batch covers every key in use, and
+// decoding and re-encoding each record made a batch of 20,000 keys take
+// 313 ms instead of 45 (BenchmarkTouchAPIKeys20k), every 30 s, on the
+// core that serves requests. Readers take the later of the two
+// (withLastUsed), so a record's own LastUsed, from imports or an older
+// build, still counts.
+//
 // Unlike every other write, it neither marks the keys changed nor moves
 // Generation: the request path decides nothing by LastUsed. Marking them
 // would have every key in use have its cached decision rebuilt after each
@@ -201,26 +225,41 @@ func (s *Store) TouchAPIKeys(lastUsed map[string]time.Time) error {
 		return nil
 	}
 	return s.update(func(tx *bbolt.Tx, _ *invalidation) error {
-		keys := tx.Bucket(bucketKeys)
-		for id, at := range lastUsed {
-			k := new(APIKey)
-			err := getJSON(keys, []byte(id), k)
-			if errors.Is(err, ErrNotFound) {
+		keys, used := tx.Bucket(bucketKeys), tx.Bucket(bucketKeysLastUsed)
+		// In key order, bbolt finds each next key near the last one.
+		for _, id := range slices.Sorted(maps.Keys(lastUsed)) {
+			at := lastUsed[id]
+			if keys.Get([]byte(id)) == nil {
 				continue
 			}
-			if err != nil {
-				return err
-			}
-			if !at.After(k.LastUsed) {
+			if old, ok := lastUsedAt(used, id); ok && !at.After(old) {
 				continue
 			}
-			k.LastUsed = at.UTC()
-			if err := putJSON(keys, []byte(id), k); err != nil {
+			// bbolt keeps the slice until the commit: one per key.
+			v := binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano()))
+			if err := used.Put([]byte(id), v); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// lastUsedAt reads a key's time from the keys_last_used bucket.
+func lastUsedAt(used *bbolt.Bucket, id string) (time.Time, bool) {
+	v := used.Get([]byte(id))
+	if len(v) != 8 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC(), true
+}
+
+// withLastUsed sets k.LastUsed to the keys_last_used bucket's time for it,
+// if that is later than the record's own.
+func withLastUsed(tx *bbolt.Tx, k *APIKey) {
+	if at, ok := lastUsedAt(tx.Bucket(bucketKeysLastUsed), k.ID); ok && at.After(k.LastUsed) {
+		k.LastUsed = at
+	}
 }
 
 // deleteAPIKey removes a key and its index entries (DeleteUser).
@@ -233,6 +272,9 @@ func deleteAPIKey(tx *bbolt.Tx, ownerID, keyID string, inv *invalidation) error 
 			return err
 		}
 		if err := keys.Delete([]byte(keyID)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketKeysLastUsed).Delete([]byte(keyID)); err != nil {
 			return err
 		}
 		inv.key(k.ID)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"go.etcd.io/bbolt"
 )
 
 func TestCreateAPIKey(t *testing.T) {
@@ -143,6 +145,24 @@ func TestTouchAPIKeys(t *testing.T) {
 	if got, _ := s.APIKeyByID(k1.ID); !got.LastUsed.Equal(at) {
 		t.Errorf("LastUsed moved back to %v", got.LastUsed)
 	}
+	// A key record's own LastUsed (an import's, an older build's) counts
+	// when it is later.
+	later := at.Add(time.Hour)
+	if got, err := s.UpdateAPIKey(k2.ID, func(k *APIKey) error { k.LastUsed = later; return nil }); err != nil || !got.LastUsed.Equal(later) {
+		t.Fatalf("UpdateAPIKey: LastUsed %v, %v", got.LastUsed, err)
+	}
+	if err := s.TouchAPIKeys(map[string]time.Time{k2.ID: at}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.APIKeyByID(k2.ID); !got.LastUsed.Equal(later) {
+		t.Errorf("an earlier touch hid the record's later LastUsed: %v", got.LastUsed)
+	}
+	if got, _ := s.APIKeyByDigest(k1.Digest); !got.LastUsed.Equal(at) {
+		t.Errorf("APIKeyByDigest LastUsed = %v, want %v", got.LastUsed, at)
+	}
+	if _, err := s.Check(); err != nil {
+		t.Errorf("Check after touches: %v", err)
+	}
 	// A real change still moves the generation and marks the key.
 	if err := s.RevokeAPIKey(k1.ID, at); err != nil {
 		t.Fatal(err)
@@ -152,5 +172,31 @@ func TestTouchAPIKeys(t *testing.T) {
 	}
 	if !s.ChangedSince(gen, "", "", k1.ID) {
 		t.Error("revoking a key did not mark it changed")
+	}
+}
+
+// Deleting a key's owner deletes its last-use time too; Check finds one
+// that names no key.
+func TestLastUsedGoesWithItsKey(t *testing.T) {
+	s := openTest(t)
+	u := mustUser(t, s, "dov")
+	k, _ := mustKey(t, s, u.ID)
+	if err := s.TouchAPIKeys(map[string]time.Time{k.ID: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteUser(u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Check(); err != nil {
+		t.Fatalf("Check after deleting the owner: %v", err)
+	}
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketKeysLastUsed).Put([]byte("key_gone"), make([]byte, 8))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Check(); !errors.Is(err, ErrMalformed) {
+		t.Errorf("Check with a last-use time of no key: %v, want ErrMalformed", err)
 	}
 }

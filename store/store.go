@@ -46,6 +46,7 @@ var (
 	bucketKeys             = []byte("keys")               // key ID → JSON APIKey
 	bucketKeysByDigest     = []byte("keys_by_digest")     // 32-byte key digest → key ID
 	bucketKeysByOwner      = []byte("keys_by_owner")      // userID "/" keyID → empty
+	bucketKeysLastUsed     = []byte("keys_last_used")     // key ID → last use, 8-byte big-endian Unix nanoseconds
 	bucketSessions         = []byte("sessions")           // session ID → JSON Session
 	bucketSessionsByUser   = []byte("sessions_by_user")   // userID "/" sessionID → empty
 	bucketRefresh          = []byte("refresh")            // 32-byte refresh digest → JSON refreshEntry
@@ -55,7 +56,7 @@ var (
 	allBuckets = [][]byte{
 		bucketMeta,
 		bucketUsers, bucketUsersByName, bucketUsersByEmail,
-		bucketKeys, bucketKeysByDigest, bucketKeysByOwner,
+		bucketKeys, bucketKeysByDigest, bucketKeysByOwner, bucketKeysLastUsed,
 		bucketSessions, bucketSessionsByUser, bucketRefresh, bucketRefreshBySession,
 		bucketSigningKeys,
 	}
