@@ -66,12 +66,12 @@ type App struct {
 	// issuer signs and verifies access tokens; swapped whole when the
 	// signing keys change (rotation, pruning).
 	issuer *atomic.Pointer[tokens.Issuer]
-	// Verified credentials, by the token or key string itself. Two caches
-	// so that no string of one kind can ever find a principal of the other.
-	// Only credentials that verified are ever added. Principals are held
-	// by value: see principal.
-	bearers *ristretto.Cache[string, principal]
-	keys    *ristretto.Cache[string, principal]
+	// Verified credentials, by their digest's Slot. Two caches so that no
+	// string of one kind can ever find a principal of the other. Only
+	// credentials that verified are ever added. Principals are held by
+	// value: see principal.
+	bearers *ristretto.Cache[uint64, principal]
+	keys    *ristretto.Cache[uint64, principal]
 	logger  *zap.Logger
 	now     func() time.Time
 	usage   *keyUsage
@@ -150,8 +150,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-func newPrincipalCache(entries int64) (*ristretto.Cache[string, principal], error) {
-	c, err := ristretto.NewCache(&ristretto.Config[string, principal]{
+func newPrincipalCache(entries int64) (*ristretto.Cache[uint64, principal], error) {
+	c, err := ristretto.NewCache(&ristretto.Config[uint64, principal]{
 		NumCounters:        10 * entries,
 		MaxCost:            entries,
 		BufferItems:        64,
@@ -229,7 +229,7 @@ const retiredCacheLinger = 5 * time.Second
 // Cleanup releases this config's reference to the store and closes the
 // credential cache. Safe after a failed Provision.
 func (a *App) Cleanup() error {
-	caches := []*ristretto.Cache[string, principal]{a.bearers, a.keys}
+	caches := []*ristretto.Cache[uint64, principal]{a.bearers, a.keys}
 	closeCaches := func() {
 		for _, c := range caches {
 			if c != nil {

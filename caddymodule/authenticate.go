@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/store"
+	"github.com/authgate/authgate/tokens"
 )
 
 // authError is a refusal with the status and RFC 6750 error code of API.md
@@ -43,16 +44,20 @@ func storeFailure(err error, refused *authError) *authError {
 }
 
 // authenticateBearer resolves an access token. On a cache hit with its
-// records unchanged, it costs one cache read: no signature check, no store
-// read.
+// records unchanged, it costs a SHA-256 of the token and one cache read: no
+// signature check, no store read.
 func (a *App) authenticateBearer(token string, now time.Time) (principal, *authError) {
-	if p, ok := a.bearers.Get(token); ok && p.credential() == token && !p.lapsed(now) {
+	if len(token) > tokens.MaxTokenSize {
+		return principal{}, errBadToken // not one of ours: not worth hashing
+	}
+	d := store.DigestOf(token)
+	if p, ok := a.bearers.Get(d.Slot()); ok && p.of(&d) && !p.lapsed(now) {
 		if a.unchanged(&p) {
 			return p, nil
 		}
 		// One of its records was written since it was built: decide afresh
 		// from the token's already-verified facts.
-		return a.buildBearer(token, p.token(), a.store.Generation(), now)
+		return a.buildBearer(&d, p.token(), a.store.Generation(), now)
 	}
 	gen := a.store.Generation()
 	claims, err := a.issuer.Load().Verify(token, now)
@@ -60,12 +65,13 @@ func (a *App) authenticateBearer(token string, now time.Time) (principal, *authE
 		return principal{}, errBadToken
 	}
 	t := verifiedToken{userID: claims.UserID, sessionID: claims.SessionID, epoch: claims.Epoch, expires: claims.ExpiresAt}
-	return a.buildBearer(token, t, gen, now)
+	return a.buildBearer(&d, t, gen, now)
 }
 
-// buildBearer decides about a verified token from the store's records,
-// which it reads after gen was loaded, and caches the decision.
-func (a *App) buildBearer(token string, t verifiedToken, gen uint64, now time.Time) (principal, *authError) {
+// buildBearer decides about a verified token, whose digest is d, from the
+// store's records, which it reads after gen was loaded, and caches the
+// decision.
+func (a *App) buildBearer(d *store.Digest, t verifiedToken, gen uint64, now time.Time) (principal, *authError) {
 	u, err := a.store.UserByID(t.userID)
 	if err != nil {
 		return principal{}, storeFailure(err, errBadToken)
@@ -91,38 +97,41 @@ func (a *App) buildBearer(token string, t verifiedToken, gen uint64, now time.Ti
 			return principal{}, errBadToken
 		}
 	}
-	p := bearerPrincipal(token, t, u, s, k)
+	p := bearerPrincipal(d, t, u, s, k)
 	p.built = gen
 	if ttl := t.expires.Sub(now); ttl > 0 {
-		a.bearers.SetWithTTL(token, p, 1, ttl)
+		a.bearers.SetWithTTL(d.Slot(), p, 1, ttl)
 	}
 	return p, nil
 }
 
-// maxLegacyKey bounds the imported keys looked up without a checksum.
+// maxLegacyKey bounds the keys an import takes in (ours are far shorter):
+// no longer key is worth hashing.
 const maxLegacyKey = 512
 
 // authenticateKey resolves an API key. A cached key with its records
-// unchanged costs one cache read: no checksum, no digest, no store read. A
-// key with a bad checksum is refused without a store read.
+// unchanged costs a SHA-256 of the key and one cache read: no checksum, no
+// store read. A key with a bad checksum is refused without a store read.
 func (a *App) authenticateKey(key string, now time.Time) (principal, *authError) {
-	if p, ok := a.keys.Get(key); ok && p.credential() == key && !p.lapsed(now) && a.unchanged(&p) {
+	if len(key) > maxLegacyKey {
+		return principal{}, errBadKey // not worth hashing
+	}
+	d := store.DigestOf(key)
+	if p, ok := a.keys.Get(d.Slot()); ok && p.of(&d) && !p.lapsed(now) && a.unchanged(&p) {
 		if a.noteKeyUse(&p, now) {
-			a.keys.Set(key, p, 1)
+			a.keys.Set(d.Slot(), p, 1)
 		}
 		return p, nil
 	}
 	gen := a.store.Generation()
-	digest, err := store.ParseSecret(store.KeyPrefix, key)
-	if err != nil {
+	if _, err := store.ParseSecret(store.KeyPrefix, key); err != nil {
 		// Not one of ours. Keys imported from a legacy app have no
 		// checksum; only if there are any is such a key looked up.
-		if !a.store.HasLegacyKeys() || len(key) > maxLegacyKey {
+		if !a.store.HasLegacyKeys() {
 			return principal{}, errBadKey
 		}
-		digest = store.DigestOf(key)
 	}
-	k, err := a.store.APIKeyByDigest(digest)
+	k, err := a.store.APIKeyByDigest(d)
 	if err != nil {
 		return principal{}, storeFailure(err, errBadKey)
 	}
@@ -136,10 +145,10 @@ func (a *App) authenticateKey(key string, now time.Time) (principal, *authError)
 	if u.Disabled {
 		return principal{}, errBadKey
 	}
-	p := keyPrincipal(key, k, u)
+	p := keyPrincipal(k, u)
 	p.built = gen
 	a.noteKeyUse(&p, now)
-	a.keys.Set(key, p, 1)
+	a.keys.Set(d.Slot(), p, 1)
 	return p, nil
 }
 

@@ -47,7 +47,7 @@ func TestCleanupLeavesCachesToDrainingRequests(t *testing.T) {
 				}()
 				// What authenticate does on a miss, as fast as it can.
 				for i := 0; !stop.Load(); i++ {
-					k := fmt.Sprintf("%d/%d", w, i)
+					k := uint64(w)<<32 | uint64(i)
 					app.bearers.Get(k)
 					app.bearers.SetWithTTL(k, p, 1, 1<<40)
 					app.keys.Get(k)

@@ -415,9 +415,10 @@ func TestCachedQuickLoginTokenEndsWithItsKey(t *testing.T) {
 	expectRefused(t, g, g.do(bearer("GET", "/app", tb.AccessToken)), 401, "invalid_token")
 }
 
-// The caches find a decision by a hash of the credential; a hit counts only
-// if the credential itself matches. A decision planted under another
-// string (what a hash collision would look like) is not served for it.
+// The caches find a decision by 8 bytes of the credential's digest; a hit
+// counts only if the whole digest matches. A decision planted under
+// another credential's slot (what a collision of those 8 bytes would look
+// like) is not served for it.
 func TestCacheHitComparesCredential(t *testing.T) {
 	g := newGateway(t, nil)
 	g.addUser("alice", "correct horse")
@@ -429,8 +430,9 @@ func TestCacheHitComparesCredential(t *testing.T) {
 		}
 	}
 	g.waitCache()
-	keyDecision, ok1 := g.app.keys.Get(key.Key)
-	tokenDecision, ok2 := g.app.bearers.Get(token)
+	keyDigest, tokenDigest := store.DigestOf(key.Key), store.DigestOf(token)
+	keyDecision, ok1 := g.app.keys.Get(keyDigest.Slot())
+	tokenDecision, ok2 := g.app.bearers.Get(tokenDigest.Slot())
 	if !ok1 || !ok2 {
 		t.Fatal("the decisions were not cached")
 	}
@@ -440,8 +442,9 @@ func TestCacheHitComparesCredential(t *testing.T) {
 	}
 	otherKey := other.Key
 	forged := token[:len(token)-4] + "AAAA"
-	g.app.keys.Set(otherKey, keyDecision, 1)
-	g.app.bearers.SetWithTTL(forged, tokenDecision, 1, time.Hour)
+	otherDigest, forgedDigest := store.DigestOf(otherKey), store.DigestOf(forged)
+	g.app.keys.Set(otherDigest.Slot(), keyDecision, 1)
+	g.app.bearers.SetWithTTL(forgedDigest.Slot(), tokenDecision, 1, time.Hour)
 	g.waitCache()
 	expectRefused(t, g, g.do(withKey("GET", "/app", otherKey)), 401, "invalid_token")
 	expectRefused(t, g, g.do(bearer("GET", "/app", forged)), 401, "invalid_token")

@@ -42,7 +42,8 @@ const (
 )
 
 // principal is an authenticated caller: the decision about one credential,
-// built once and cached by the credential's text.
+// built once and cached by the credential's SHA-256 digest. The credential
+// itself is not kept: a heap or core dump shows no token or key.
 //
 // The caches hold principals by value, and a principal has one pointer:
 // text, whose bytes the garbage collector never scans. A full cache of
@@ -57,9 +58,9 @@ const (
 // none of its records (user, session, key) was written since
 // (store.ChangedSince). Otherwise it is rebuilt.
 type principal struct {
-	// text is the credential, then the other parts (textPart) back to back;
-	// ends[i] is where part i ends. The credential is compared in full on
-	// every cache hit: the cache's own key is only a hash.
+	// text is the credential's digest, then the other parts (textPart) back
+	// to back; ends[i] is where part i ends. The digest is compared in full
+	// on every cache hit: the cache's own key is only its first 8 bytes.
 	text string
 	ends [numTextParts]uint32
 	// deadline is when the decision lapses on its own, in Unix nanoseconds:
@@ -93,7 +94,7 @@ const principalMaxSize = 88
 type textPart int
 
 const (
-	partCredential textPart = iota
+	partDigest textPart = iota // the credential's SHA-256, 32 bytes
 	partUserID
 	partUser
 	partEmail
@@ -111,15 +112,17 @@ func (p *principal) part(i textPart) string {
 	return p.text[start:p.ends[i]]
 }
 
-func (p *principal) credential() string { return p.part(partCredential) }
+// of reports whether p is the decision about the credential with digest d.
+func (p *principal) of(d *store.Digest) bool { return p.part(partDigest) == string(d[:]) }
+
 func (p *principal) userID() string     { return p.part(partUserID) }
 func (p *principal) keyID() string      { return p.part(partKeyID) }
 func (p *principal) sessionID() string  { return p.part(partSessionID) }
 
 // newPrincipal lays out a principal's text: one allocation for all of it.
-func newPrincipal(credential string, u *store.User, keyID, sessionID string) principal {
+func newPrincipal(d *store.Digest, u *store.User, keyID, sessionID string) principal {
 	parts := [numTextParts]string{
-		partCredential: credential,
+		partDigest:     string(d[:]),
 		partUserID:     u.ID,
 		partUser:       u.Username,
 		partEmail:      u.Email,
@@ -245,12 +248,12 @@ type verifiedToken struct {
 }
 
 // bearerPrincipal builds the principal of a verified access token.
-func bearerPrincipal(token string, t verifiedToken, u *store.User, s *store.Session, k *store.APIKey) principal {
+func bearerPrincipal(d *store.Digest, t verifiedToken, u *store.User, s *store.Session, k *store.APIKey) principal {
 	keyID := ""
 	if k != nil {
 		keyID = k.ID
 	}
-	p := newPrincipal(token, u, keyID, s.ID)
+	p := newPrincipal(d, u, keyID, s.ID)
 	p.lapses(t.expires)
 	p.epoch = t.epoch
 	if k != nil {
@@ -272,8 +275,8 @@ func (p *principal) token() verifiedToken {
 }
 
 // keyPrincipal builds the principal of an API key.
-func keyPrincipal(key string, k *store.APIKey, u *store.User) principal {
-	p := newPrincipal(key, u, k.ID, "")
+func keyPrincipal(k *store.APIKey, u *store.User) principal {
+	p := newPrincipal(&k.Digest, u, k.ID, "")
 	p.byKey = true
 	p.lapses(k.ExpiresAt)
 	p.lastUse = k.LastUsed.Unix()

@@ -44,9 +44,17 @@ func hasPointers(t reflect.Type) bool {
 // The text parts come back as they went in, including empty ones.
 func TestPrincipalText(t *testing.T) {
 	u := &store.User{ID: "usr_1", Username: "ada", Roles: []string{"admin", "ops"}}
-	p := newPrincipal("ag_secret", u, "key_9", "")
+	d := store.DigestOf("ag_secret")
+	p := newPrincipal(&d, u, "key_9", "")
+	if !p.of(&d) {
+		t.Error("the principal is not of its own digest")
+	}
+	other := store.DigestOf("ag_other")
+	if p.of(&other) {
+		t.Error("the principal is of another digest")
+	}
 	want := map[textPart]string{
-		partCredential: "ag_secret", partUserID: "usr_1", partUser: "ada", partEmail: "",
+		partDigest: string(d[:]), partUserID: "usr_1", partUser: "ada", partEmail: "",
 		partRoles: "admin,ops", partKeyID: "key_9", partSessionID: "",
 	}
 	for part, w := range want {

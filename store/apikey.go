@@ -2,7 +2,6 @@ package store
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base32"
 	"fmt"
 	"hash/crc32"
@@ -65,7 +64,7 @@ func ParseSecret(prefix, s string) (Digest, error) {
 	if sum != uint64(crc32String(signed)) {
 		return Digest{}, fmt.Errorf("secret: %w", ErrMalformed)
 	}
-	return digestString(s), nil
+	return DigestOf(s), nil
 }
 
 // Mask returns a form of secret safe to show and store as a hint: the
@@ -131,16 +130,6 @@ func base62Value(c byte) int {
 		return int(c-'A') + 36
 	}
 	return -1
-}
-
-// digestString is DigestOf without the heap copy of s that the []byte
-// conversion makes for strings over 32 bytes: secrets fit a stack buffer.
-func digestString(s string) Digest {
-	var buf [64]byte
-	if len(s) > len(buf) {
-		return DigestOf(s)
-	}
-	return sha256.Sum256(buf[:copy(buf[:], s)])
 }
 
 // crc32String is crc32.ChecksumIEEE of a string without converting it to a

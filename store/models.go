@@ -2,10 +2,12 @@ package store
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // recordVersion is written into every stored value so a later release can
@@ -16,8 +18,17 @@ const recordVersion = 1
 // Only digests are stored; the secret itself never touches the disk.
 type Digest [32]byte
 
-// DigestOf returns the SHA-256 digest of secret.
-func DigestOf(secret string) Digest { return sha256.Sum256([]byte(secret)) }
+// DigestOf returns the SHA-256 digest of secret. It hashes the string's
+// bytes in place (sha256 only reads them): a []byte conversion would copy a
+// secret longer than 32 bytes to the heap, and the request path digests
+// every credential.
+func DigestOf(secret string) Digest {
+	return sha256.Sum256(unsafe.Slice(unsafe.StringData(secret), len(secret)))
+}
+
+// Slot returns the first 8 bytes of d as a number: a cache key for it.
+// Digests sharing a slot are told apart by comparing them in full.
+func (d *Digest) Slot() uint64 { return binary.LittleEndian.Uint64(d[:8]) }
 
 // String returns the digest in hex, for logs and JSON. It reveals nothing of
 // the secret.
