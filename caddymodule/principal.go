@@ -115,20 +115,20 @@ func (p *principal) part(i textPart) string {
 // of reports whether p is the decision about the credential with digest d.
 func (p *principal) of(d *store.Digest) bool { return p.part(partDigest) == string(d[:]) }
 
-func (p *principal) userID() string     { return p.part(partUserID) }
-func (p *principal) keyID() string      { return p.part(partKeyID) }
-func (p *principal) sessionID() string  { return p.part(partSessionID) }
+func (p *principal) userID() string    { return p.part(partUserID) }
+func (p *principal) keyID() string     { return p.part(partKeyID) }
+func (p *principal) sessionID() string { return p.part(partSessionID) }
 
 // newPrincipal lays out a principal's text: one allocation for all of it.
 func newPrincipal(d *store.Digest, u *store.User, keyID, sessionID string) principal {
 	parts := [numTextParts]string{
-		partDigest:     string(d[:]),
-		partUserID:     u.ID,
-		partUser:       u.Username,
-		partEmail:      u.Email,
-		partRoles:      strings.Join(u.Roles, ","),
-		partKeyID:      keyID,
-		partSessionID:  sessionID,
+		partDigest:    string(d[:]),
+		partUserID:    u.ID,
+		partUser:      u.Username,
+		partEmail:     u.Email,
+		partRoles:     strings.Join(u.Roles, ","),
+		partKeyID:     keyID,
+		partSessionID: sessionID,
 	}
 	n := 0
 	for _, s := range parts {
