@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/authgate/authgate/store"
+	"github.com/authgate/authgate/tokens"
 )
 
 func TestNoCredential(t *testing.T) {
@@ -106,6 +107,7 @@ func TestBadKeysRefused(t *testing.T) {
 		"upper-cased":  strings.ToUpper(k.Key),
 		"empty":        "",
 		"garbage":      "hello",
+		"oversized":    k.Key + strings.Repeat("A", maxLegacyKey),
 	} {
 		t.Run(name, func(t *testing.T) {
 			w := g.do(withKey("GET", "/app", key))
@@ -469,4 +471,14 @@ func TestKeyPermissionChangeTakesEffectAtOnce(t *testing.T) {
 	if w := g.do(withKey("GET", "/app", key.Key)); w.Code != http.StatusOK {
 		t.Fatalf("GET after narrowing to read: %d %s", w.Code, w.Body)
 	}
+}
+
+// A token longer than any we issue is refused (authenticateBearer does so
+// before hashing it: a megabyte header must not cost a megabyte of SHA-256).
+func TestOversizedTokenRefused(t *testing.T) {
+	g := newGateway(t, nil)
+	g.addUser("dora", "pw-dora-123")
+	token := g.login("dora", "pw-dora-123").AccessToken
+	huge := token + "." + strings.Repeat("A", tokens.MaxTokenSize)
+	expectRefused(t, g, g.do(bearer("GET", "/app", huge)), 401, "invalid_token")
 }
