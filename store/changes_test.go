@@ -11,9 +11,8 @@ import (
 func TestChangedSinceMarksEveryWrite(t *testing.T) {
 	s := openTest(t)
 	u := mustUser(t, s, "ivy")
-	k, secret := mustKey(t, s, u.ID)
+	k, _ := mustKey(t, s, u.ID)
 	sess, refresh := mustSession(t, s, u.ID)
-	_ = secret
 	now := time.Now()
 
 	type ids struct{ user, session, key string }
