@@ -22,7 +22,6 @@
 package main
 
 import (
-	"bufio"
 	"flag"
 	"fmt"
 	"io"
@@ -36,6 +35,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/authgate/authgate/bench/internal/benchkit"
 )
 
 func main() {
@@ -88,7 +89,7 @@ func runPhase(client *http.Client, n int, target, prefix string, users int, pass
 	exact := false
 	before := "-"
 	if pid > 0 {
-		before = mib(status(pid, "VmRSS"))
+		before = mib(benchkit.ProcStatus(pid, "VmRSS"))
 		exact = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0) == nil
 	}
 	var sampled atomic.Int64
@@ -101,7 +102,7 @@ func runPhase(client *http.Client, n int, target, prefix string, users int, pass
 			t := time.NewTicker(20 * time.Millisecond)
 			defer t.Stop()
 			for {
-				if rss := status(pid, "VmRSS"); rss > sampled.Load() {
+				if rss := benchkit.ProcStatus(pid, "VmRSS"); rss > sampled.Load() {
 					sampled.Store(rss)
 				}
 				select {
@@ -149,15 +150,15 @@ func runPhase(client *http.Client, n int, target, prefix string, users int, pass
 	peak, after := "-", "-"
 	if pid > 0 {
 		if exact {
-			peak = mib(status(pid, "VmHWM"))
+			peak = mib(benchkit.ProcStatus(pid, "VmHWM"))
 		} else {
 			peak = "~" + mib(sampled.Load())
 		}
-		after = mib(status(pid, "VmRSS"))
+		after = mib(benchkit.ProcStatus(pid, "VmRSS"))
 	}
 	fmt.Printf("%-8d %8d %10.1f %9.1f %9.1f %7d %11s %11s %11s\n",
 		n, len(latencies), float64(len(latencies))/elapsed.Seconds(),
-		ms(pct(latencies, 50)), ms(pct(latencies, 99)), failed.Load(), before, peak, after)
+		ms(benchkit.Percentile(latencies, 50)), ms(benchkit.Percentile(latencies, 99)), failed.Load(), before, peak, after)
 }
 
 // login does one POST /rest/login and checks that a token came back.
@@ -178,30 +179,6 @@ func login(client *http.Client, target, user, password string) (time.Duration, e
 		return 0, fmt.Errorf("status %d: %.200s", resp.StatusCode, body)
 	}
 	return took, nil
-}
-
-// status returns a "kB" field of /proc/<pid>/status in bytes, or 0.
-func status(pid int, field string) int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-func pct(sorted []time.Duration, p int) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	return sorted[min(len(sorted)-1, len(sorted)*p/100)]
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

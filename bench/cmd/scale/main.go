@@ -36,11 +36,9 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/authgate/authgate/bench/internal/benchkit"
 	"github.com/authgate/authgate/store"
 )
 
@@ -83,7 +81,7 @@ func main() {
 			}
 		}
 		at = *moveTo
-		fmt.Printf("moved to %s in %v\n", at, since(t))
+		fmt.Printf("moved to %s in %v\n", at, benchkit.Since(t))
 	}
 
 	// Measure in a fresh process: its memory is the serving side's only.
@@ -154,7 +152,7 @@ func fill(db string) {
 	if err := st.Close(); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("filled in %v: users %v (%.0f/s), API keys %v (%.0f/s)\n", since(start),
+	fmt.Printf("filled in %v: users %v (%.0f/s), API keys %v (%.0f/s)\n", benchkit.Since(start),
 		usersTook.Round(time.Second), float64(*users)/usersTook.Seconds(),
 		keysTook.Round(time.Second), float64(*keys)/keysTook.Seconds())
 
@@ -185,7 +183,7 @@ func measureStore(dir string) {
 	fmt.Printf("\nfile: %.1f MiB for %d users + %d API keys = %.0f bytes per record (all indexes included)\n",
 		mib(fi.Size()), nUsers, nKeys, float64(fi.Size())/float64(records))
 	debug.FreeOSMemory() // what is left of reading the sample lists
-	rssBase := status("VmRSS")
+	rssBase := benchkit.ProcStatus(0, "VmRSS")
 
 	t := time.Now()
 	st, err := store.Open(db, store.Options{CacheEntries: *cache})
@@ -194,7 +192,7 @@ func measureStore(dir string) {
 	}
 	defer st.Close()
 	fmt.Printf("open: %v (user cache bound %d)\n", time.Since(t).Round(time.Microsecond), *cache)
-	rssOpen := status("VmRSS")
+	rssOpen := benchkit.ProcStatus(0, "VmRSS")
 
 	userLat := timeLookups(len(ids), func(i int) error {
 		_, err := st.UserByID(ids[i])
@@ -217,9 +215,9 @@ func measureStore(dir string) {
 	userHot := timeLookups(len(hot), hotLookup)
 
 	fmt.Printf("\nlookups, each of %d distinct random records once (bbolt read + JSON decode; a user also fills the cache, keys are not cached by the store):\n", *samples)
-	fmt.Printf("  %-16s p50 %7.1fµs  p99 %7.1fµs  mean %7.1fµs\n", "UserByID", us(pct(userLat, 50)), us(pct(userLat, 99)), us(mean(userLat)))
-	fmt.Printf("  %-16s p50 %7.1fµs  p99 %7.1fµs  mean %7.1fµs\n", "APIKeyByDigest", us(pct(keyLat, 50)), us(pct(keyLat, 99)), us(mean(keyLat)))
-	fmt.Printf("  %-16s p50 %7.1fµs  p99 %7.1fµs  (a cached UserByID, for contrast)\n", "UserByID, hit", us(pct(userHot, 50)), us(pct(userHot, 99)))
+	fmt.Printf("  %-16s p50 %7.1fµs  p99 %7.1fµs  mean %7.1fµs\n", "UserByID", us(benchkit.Percentile(userLat, 50)), us(benchkit.Percentile(userLat, 99)), us(mean(userLat)))
+	fmt.Printf("  %-16s p50 %7.1fµs  p99 %7.1fµs  mean %7.1fµs\n", "APIKeyByDigest", us(benchkit.Percentile(keyLat, 50)), us(benchkit.Percentile(keyLat, 99)), us(mean(keyLat)))
+	fmt.Printf("  %-16s p50 %7.1fµs  p99 %7.1fµs  (a cached UserByID, for contrast)\n", "UserByID, hit", us(benchkit.Percentile(userHot, 50)), us(benchkit.Percentile(userHot, 99)))
 
 	runtime.GC()
 	var ms runtime.MemStats
@@ -227,9 +225,9 @@ func measureStore(dir string) {
 	fmt.Printf("\nmemory of the measuring process (user cache bound %d entries, %d users + %d keys looked up):\n",
 		*cache, *samples, *samples)
 	fmt.Printf("  VmRSS before open %.1f MiB (this program and its samples), after open %.1f MiB, after lookups %.1f MiB, peak (VmHWM) %.1f MiB\n",
-		mib(rssBase), mib(rssOpen), mib(status("VmRSS")), mib(status("VmHWM")))
+		mib(rssBase), mib(rssOpen), mib(benchkit.ProcStatus(0, "VmRSS")), mib(benchkit.ProcStatus(0, "VmHWM")))
 	fmt.Printf("  of which RssAnon %.1f MiB (Go heap: mostly the user cache) and RssFile %.1f MiB (mmap'd store pages touched; the kernel may drop them)\n",
-		mib(status("RssAnon")), mib(status("RssFile")))
+		mib(benchkit.ProcStatus(0, "RssAnon")), mib(benchkit.ProcStatus(0, "RssFile")))
 	fmt.Printf("  Go heap in use %.1f MiB after GC\n", mib(int64(ms.HeapInuse)))
 }
 
@@ -252,55 +250,23 @@ func timeLookups(n int, fn func(i int) error) []time.Duration {
 	return lat
 }
 
-// parallel runs fn(0..n-1) on the writers, printing progress, and stops at
-// the first error.
-// inBatches calls fn for [0, size), [size, 2*size), ... up to n, in order,
-// reporting progress, and stops at the first error.
+// inBatches stores n records in transactions of -batch, reporting progress.
 func inBatches(what string, n int, fn func(lo, hi int) error) {
-	size := max(*batch, 1)
-	next := 0
-	for lo := 0; lo < n; lo += size {
-		if err := fn(lo, min(lo+size, n)); err != nil {
-			log.Fatalf("%s: %v", what, err)
-		}
-		if lo+size >= next {
-			fmt.Printf("  %s: %d of %d\n", what, min(lo+size, n), n)
-			next += n / 10
-		}
+	progress := func(done int) { fmt.Printf("  %s: %d of %d\n", what, done, n) }
+	if err := benchkit.InBatches(n, *batch, progress, fn); err != nil {
+		log.Fatalf("%s: %v", what, err)
 	}
 }
 
+// parallel builds n records on -workers goroutines, reporting progress.
 func parallel(what string, n int, fn func(i int) error) {
-	var next, done atomic.Int64
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
 	start := time.Now()
-	step := int64(max(n/10, 1))
-	for range max(*workers, 1) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if err := fn(i); err != nil {
-					once.Do(func() { first = err })
-					next.Store(int64(n))
-					return
-				}
-				if d := done.Add(1); d%step == 0 {
-					el := time.Since(start)
-					fmt.Printf("  %s: %d of %d, %v, %.0f/s\n", what, d, n, el.Round(time.Second), float64(d)/el.Seconds())
-				}
-			}
-		}()
+	progress := func(done int) {
+		el := time.Since(start)
+		fmt.Printf("  %s: %d of %d, %v, %.0f/s\n", what, done, n, el.Round(time.Second), float64(done)/el.Seconds())
 	}
-	wg.Wait()
-	if first != nil {
-		log.Fatal(first)
+	if err := benchkit.Parallel(n, *workers, progress, fn); err != nil {
+		log.Fatal(err)
 	}
 }
 
@@ -391,28 +357,6 @@ func eachLine(path string, fn func(i int, line string)) {
 	}
 }
 
-// status returns a "kB" field of /proc/self/status in bytes, or 0.
-func status(field string) int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, field+":"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-func pct(sorted []time.Duration, p int) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	return sorted[min(len(sorted)-1, len(sorted)*p/100)]
-}
-
 func mean(d []time.Duration) time.Duration {
 	if len(d) == 0 {
 		return 0
@@ -427,5 +371,3 @@ func mean(d []time.Duration) time.Duration {
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
-
-func since(t time.Time) time.Duration { return time.Since(t).Round(time.Millisecond) }

@@ -27,10 +27,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/authgate/authgate/bench/internal/benchkit"
 	"github.com/authgate/authgate/store"
 	"github.com/authgate/authgate/tokens"
 )
@@ -104,7 +103,7 @@ func main() {
 		userList[i] = &store.User{Username: name, PasswordHash: phc, Roles: []string{*roles}}
 	}
 	inBatches(*users, *batch, func(lo, hi int) error { return st.CreateUsers(userList[lo:hi]) })
-	log.Printf("%d users in %v (one argon2id hash, reused)", *users, since(t))
+	log.Printf("%d users in %v (one argon2id hash, reused)", *users, benchkit.Since(t))
 
 	// API keys.
 	if *keys > 0 {
@@ -128,7 +127,7 @@ func main() {
 		})
 		inBatches(*keys, *batch, func(lo, hi int) error { return st.CreateAPIKeys(keyList[lo:hi]) })
 		writeLines(filepath.Join(*outDir, "keys.txt"), secrets)
-		log.Printf("%d API keys in %v", *keys, since(t))
+		log.Printf("%d API keys in %v", *keys, benchkit.Since(t))
 	}
 
 	// Sessions and their access tokens, signed with the store's key.
@@ -175,7 +174,7 @@ func main() {
 		// Batches do not apply the login-time session limit.
 		inBatches(*sessions, *batch, func(lo, hi int) error { return st.CreateSessions(sessionList[lo:hi]) })
 		writeLines(filepath.Join(*outDir, "tokens.txt"), access)
-		log.Printf("%d sessions and access tokens in %v", *sessions, since(t))
+		log.Printf("%d sessions and access tokens in %v", *sessions, benchkit.Since(t))
 	}
 
 	if err := st.Close(); err != nil {
@@ -185,47 +184,22 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	log.Printf("done in %v: %s, %.1f MiB", since(start), *dbPath, float64(fi.Size())/(1<<20))
+	log.Printf("done in %v: %s, %.1f MiB", benchkit.Since(start), *dbPath, float64(fi.Size())/(1<<20))
 }
 
-// parallel runs fn(0..n-1) on workers goroutines and stops at the first
-// error.
+// parallel runs fn(0..n-1) on workers goroutines; the first error ends
+// the program.
 func parallel(n, workers int, fn func(i int) error) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	for range max(workers, 1) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if err := fn(i); err != nil {
-					once.Do(func() { first = err })
-					next.Store(int64(n)) // stop the others
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if first != nil {
-		log.Fatal(first)
+	if err := benchkit.Parallel(n, workers, nil, fn); err != nil {
+		log.Fatal(err)
 	}
 }
 
-// inBatches calls fn for [0, size), [size, 2*size), ... up to n, in order,
-// and stops at the first error.
+// inBatches calls fn for [0, size), [size, 2*size), ... up to n, in order;
+// the first error ends the program.
 func inBatches(n, size int, fn func(lo, hi int) error) {
-	size = max(size, 1)
-	for lo := 0; lo < n; lo += size {
-		if err := fn(lo, min(lo+size, n)); err != nil {
-			log.Fatal(err)
-		}
+	if err := benchkit.InBatches(n, size, nil, fn); err != nil {
+		log.Fatal(err)
 	}
 }
 
@@ -246,5 +220,3 @@ func writeLines(path string, lines []string) {
 		log.Fatal(err)
 	}
 }
-
-func since(t time.Time) time.Duration { return time.Since(t).Round(time.Millisecond) }
