@@ -1,10 +1,12 @@
 package caddymodule
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"time"
@@ -33,6 +35,7 @@ import (
 //	GET    /authgate/keys[?user=]
 //	POST   /authgate/keys                        {user,name,permissions,expiresIn,clientSecret,description}
 //	POST   /authgate/keys/{id}/revoke
+//	POST   /authgate/keys/revoke                 {key}: by the key itself
 //	GET    /authgate/sessions[?user=]
 //	POST   /authgate/sessions/{id}/revoke
 //	GET    /authgate/signing-keys
@@ -118,6 +121,10 @@ func newAdminHandler(backend func() (adminBackend, error)) http.Handler {
 	mux := http.NewServeMux()
 	handle := func(pattern string, route adminRoute) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			if err := checkAdminContentType(r); err != nil {
+				writeAdminError(w, err)
+				return
+			}
 			b, err := backend()
 			if err != nil {
 				writeAdminError(w, err)
@@ -221,6 +228,15 @@ func newAdminHandler(backend func() (adminBackend, error)) http.Handler {
 	handle("POST /authgate/keys/{id}/revoke", func(b adminBackend, r *http.Request) (int, any, error) {
 		return http.StatusOK, struct{}{}, b.ops.revokeKey(r.PathValue("id"))
 	})
+	// By the key itself, in the body: never in a URL, which is logged.
+	handle("POST /authgate/keys/revoke", func(b adminBackend, r *http.Request) (int, any, error) {
+		var req revokeKeyRequest
+		if err := decodeAdmin(r, &req); err != nil {
+			return 0, nil, err
+		}
+		v, err := b.ops.revokeKeyBySecret(req.Key)
+		return http.StatusOK, v, err
+	})
 
 	handle("GET /authgate/sessions", func(b adminBackend, r *http.Request) (int, any, error) {
 		v, err := b.ops.listSessions(r.URL.Query().Get("user"))
@@ -264,12 +280,38 @@ func newAdminHandler(backend func() (adminBackend, error)) http.Handler {
 }
 
 // decodeAdmin reads a JSON body into v, refusing unknown fields (a typo
-// must not pass silently) and bodies over maxAdminBody.
+// must not pass silently), a member given twice, and bodies over
+// maxAdminBody.
 func decodeAdmin(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxAdminBody+1))
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxAdminBody+1))
+	if err != nil {
+		return invalidf("request body: %v", err)
+	}
+	if len(body) > maxAdminBody {
+		return &opError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body: larger than %d bytes", maxAdminBody)}
+	}
+	if aerr := checkDuplicateNames(body); aerr != nil {
+		return invalidf("request body: %s", aerr.description)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return invalidf("request body: %v", err)
+	}
+	return nil
+}
+
+// checkAdminContentType refuses a write whose Content-Type is not JSON,
+// body or not. Defence in depth behind Caddy's origin checks: a web page
+// can send a cross-site form or text/plain POST without a CORS preflight,
+// never an application/json one.
+func checkAdminContentType(r *http.Request) error {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return &opError{http.StatusUnsupportedMediaType, "admin write routes accept Content-Type: application/json only"}
 	}
 	return nil
 }

@@ -13,7 +13,7 @@ import (
 func adminDo(g *gateway, method, path, body string) *httptest.ResponseRecorder {
 	h := newAdminHandler(localBackend(g.app.store, time.Now))
 	r := httptest.NewRequest(method, path, strings.NewReader(body))
-	if body != "" {
+	if method != "GET" {
 		r.Header.Set("Content-Type", "application/json")
 	}
 	w := httptest.NewRecorder()
@@ -43,6 +43,8 @@ func TestAdminAPIStatuses(t *testing.T) {
 		{"DELETE", "/authgate/users/ann/settings/nope", "", 404, "no setting"},
 		{"GET", "/authgate/nothing-here", "", 404, "no authgate admin route"},
 		{"PUT", "/authgate/users", "", 404, "no authgate admin route PUT"},
+		{"POST", "/authgate/keys/revoke", `{"key":"ag_not-a-key-we-know"}`, 404, "no API key matches"},
+		{"POST", "/authgate/users", `{"username":"ann","username":"eve","password":"pw-eve-1234"}`, 400, "same member twice"},
 	}
 	for _, c := range cases {
 		w := adminDo(g, c.method, c.path, c.body)
@@ -89,5 +91,44 @@ func TestAdminAPINeverReturnsSecrets(t *testing.T) {
 	}
 	if got := adminDo(g, "GET", "/authgate/backup", ""); got.Code != http.StatusOK || got.Body.Len() == 0 || got.Header().Get("Content-Type") != "application/octet-stream" {
 		t.Errorf("backup: %d, %d bytes, %q", got.Code, got.Body.Len(), got.Header().Get("Content-Type"))
+	}
+}
+
+// Write routes take application/json only, body or not: a web page can
+// send a cross-site form or text/plain POST without a preflight, never a
+// JSON one (defence in depth behind Caddy's origin checks).
+func TestAdminWritesNeedJSON(t *testing.T) {
+	g := newGateway(t, nil)
+	h := newAdminHandler(localBackend(g.app.store, time.Now))
+	for _, c := range []struct{ method, path, ct, body string }{
+		{"POST", "/authgate/users", "", `{"username":"eve","password":"pw-eve-1234"}`},
+		{"POST", "/authgate/users", "text/plain", `{"username":"eve","password":"pw-eve-1234"}`},
+		{"POST", "/authgate/users", "application/x-www-form-urlencoded", "username=eve&password=pw-eve-1234"},
+		{"POST", "/authgate/users", "multipart/form-data; boundary=x", "--x--"},
+		{"POST", "/authgate/signing-keys/rotate", "text/plain", ""},
+		{"POST", "/authgate/keys/key_x/revoke", "", ""},
+		{"DELETE", "/authgate/users/eve", "text/plain", ""},
+		{"PATCH", "/authgate/users/eve", "application/jsonx", `{"city":"x"}`},
+	} {
+		r := httptest.NewRequest(c.method, c.path, strings.NewReader(c.body))
+		if c.ct != "" {
+			r.Header.Set("Content-Type", c.ct)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusUnsupportedMediaType {
+			t.Errorf("%s %s as %q: %d %s, want 415", c.method, c.path, c.ct, w.Code, w.Body)
+		}
+	}
+	if users, _ := g.app.store.ListUsers(); len(users) != 0 {
+		t.Errorf("a refused write created %d users", len(users))
+	}
+	// With the right type (and a charset) it works.
+	r := httptest.NewRequest("POST", "/authgate/users", strings.NewReader(`{"username":"eve","password":"pw-eve-1234"}`))
+	r.Header.Set("Content-Type", "Application/JSON; charset=utf-8")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusCreated {
+		t.Errorf("JSON write: %d %s", w.Code, w.Body)
 	}
 }

@@ -63,12 +63,15 @@ func (c *adminClient) call(method, path string, in, out any) error {
 // send makes the request and turns an error status into an error. The
 // caller closes the body of a successful response.
 func (c *adminClient) send(method, path string, body io.Reader) (*http.Response, error) {
+	if secretInURL(path) {
+		return nil, errors.New("refusing to send what looks like a key, client secret or token in a URL (Caddy's admin endpoint logs URLs): name keys by their id (key_...), sessions by theirs (ses_...)")
+	}
 	req, err := http.NewRequest(method, "http://authgate.admin"+path, body)
 	if err != nil {
 		return nil, err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if body != nil || method != http.MethodGet {
+		req.Header.Set("Content-Type", "application/json") // the admin API's write routes take nothing else
 	}
 	resp, err := c.do(req)
 	if err != nil {
@@ -337,8 +340,17 @@ func (c *adminClient) listKeys(user string) (v []keyView, err error) {
 	return v, c.call("GET", "/authgate/keys?user="+url.QueryEscape(user), nil, &v)
 }
 
-func (c *adminClient) revokeKey(id string) error {
-	return c.call("POST", "/authgate/keys/"+url.PathEscape(id)+"/revoke", nil, nil)
+// revokeKey revokes a key named by its id (key_...) or by the key itself:
+// an operator holding only a leaked key can revoke it. A key goes in the
+// body, never the URL, which Caddy's admin endpoint logs. It returns the
+// revoked key's id.
+func (c *adminClient) revokeKey(idOrKey string) (string, error) {
+	if strings.HasPrefix(idOrKey, "key_") {
+		return idOrKey, c.call("POST", "/authgate/keys/"+url.PathEscape(idOrKey)+"/revoke", nil, nil)
+	}
+	var v keyView
+	err := c.call("POST", "/authgate/keys/revoke", revokeKeyRequest{Key: idOrKey}, &v)
+	return v.ID, err
 }
 
 func (c *adminClient) listSessions(user string) (v []sessionView, err error) {
@@ -390,4 +402,35 @@ func (c *adminClient) backup(path string) (store.Counts, error) {
 		return counts, fmt.Errorf("backup %s fails its check: %w", path, err)
 	}
 	return counts, nil
+}
+
+// secretInURL reports whether a path segment or query value of target has
+// the shape of one of our secrets (ag_, agcs_, agr_ with a valid checksum)
+// or of a JWT.
+func secretInURL(target string) bool {
+	p, query, _ := strings.Cut(target, "?")
+	parts := strings.Split(p, "/")
+	if q, err := url.ParseQuery(query); err == nil {
+		for _, vals := range q {
+			parts = append(parts, vals...)
+		}
+	}
+	for _, part := range parts {
+		if u, err := url.PathUnescape(part); err == nil {
+			part = u
+		}
+		if looksLikeSecret(part) {
+			return true
+		}
+	}
+	return false
+}
+
+func looksLikeSecret(s string) bool {
+	for _, prefix := range []string{store.KeyPrefix, store.ClientSecretPrefix, store.RefreshPrefix} {
+		if _, err := store.ParseSecret(prefix, s); err == nil {
+			return true
+		}
+	}
+	return strings.HasPrefix(s, "eyJ") && strings.Count(s, ".") == 2
 }

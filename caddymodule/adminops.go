@@ -237,11 +237,17 @@ func (o adminOps) listUsers() ([]userView, error) {
 	return out, nil
 }
 
-// findUser accepts a username, an email or a user ID.
+// findUser accepts a username, an email or a user ID. An id-shaped name is
+// looked up only as an id, anything else only as a login: trying one after
+// the other let a login equal to someone's id stand for them. (The store
+// refuses logins that start with an id prefix.)
 func (o adminOps) findUser(name string) (*store.User, error) {
-	u, err := o.st.UserByLogin(name)
-	if errors.Is(err, store.ErrNotFound) {
+	var u *store.User
+	var err error
+	if store.IDShaped(name) {
 		u, err = o.st.UserByID(name)
+	} else {
+		u, err = o.st.UserByLogin(name)
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, notFoundf("no user %q", name)
@@ -506,6 +512,31 @@ func (o adminOps) listKeys(user string) ([]keyView, error) {
 		out = append(out, viewKey(k, name))
 	}
 	return out, nil
+}
+
+// revokeKeyRequest names a key by the key itself.
+type revokeKeyRequest struct {
+	Key string `json:"key"`
+}
+
+// revokeKeyBySecret revokes the key whose digest is the given key's. The
+// error never repeats the key.
+func (o adminOps) revokeKeyBySecret(key string) (keyView, error) {
+	if key == "" {
+		return keyView{}, invalidf("a key is required")
+	}
+	k, err := o.st.APIKeyByDigest(store.DigestOf(key))
+	if errors.Is(err, store.ErrNotFound) {
+		return keyView{}, notFoundf("no API key matches the key given")
+	}
+	if err != nil {
+		return keyView{}, err
+	}
+	if err := o.st.RevokeAPIKey(k.ID, o.now().UTC()); err != nil {
+		return keyView{}, err
+	}
+	k.Revoked = true
+	return viewKey(k, ""), nil
 }
 
 func (o adminOps) revokeKey(id string) error {

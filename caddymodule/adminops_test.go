@@ -298,3 +298,32 @@ func TestAdminOpsCommands(t *testing.T) {
 		t.Errorf("after delete:\n%s", out)
 	}
 }
+
+// An id-shaped name is only ever an id: no login may take another user's
+// id, and findUser resolves the id to its own user.
+func TestAdminOpsFindUserByIDNeverByLogin(t *testing.T) {
+	g := newGateway(t, nil)
+	victim := &store.User{ID: "usr_00000000000000000001", Username: "victim"}
+	if err := g.app.store.CreateUser(victim); err != nil {
+		t.Fatal(err)
+	}
+	attacker := g.addUser("attacker", "pw-attacker-123")
+
+	if _, err := g.ops.setProfile("attacker", userChanges{Email: ptr(victim.ID)}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("email set to the victim's id: %v, want store.ErrInvalid", err)
+	}
+	if _, err := g.ops.addUser(addUserRequest{Username: "other", Password: "pw-other-123", Email: strings.ToUpper(victim.ID)}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("new user with the victim's id as email: %v, want store.ErrInvalid", err)
+	}
+	if _, err := g.ops.addUser(addUserRequest{Username: victim.ID, Password: "pw-other-123"}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("new user with the victim's id as username: %v, want store.ErrInvalid", err)
+	}
+	for name, want := range map[string]string{victim.ID: victim.ID, "victim": victim.ID, attacker.ID: attacker.ID, "ATTACKER@example.com": attacker.ID} {
+		if u, err := g.ops.findUser(name); err != nil || u.ID != want {
+			t.Errorf("findUser(%q) = %+v, %v; want %s", name, u, err, want)
+		}
+	}
+	if _, err := g.ops.findUser("usr_nobody"); err == nil || !strings.Contains(err.Error(), `no user "usr_nobody"`) {
+		t.Errorf("unknown id: %v", err)
+	}
+}

@@ -62,7 +62,7 @@ type App struct {
 
 	store     *store.Store
 	storePath string // set once we hold a reference in the pool
-	lockout   *lockoutTracker
+	lockout   lockouts
 	// issuer signs and verifies access tokens; swapped whole when the
 	// signing keys change (rotation, pruning).
 	issuer *atomic.Pointer[tokens.Issuer]
@@ -97,7 +97,7 @@ var stores = caddy.NewUsagePool()
 // login-failure counters of its accounts, so that a reload keeps both.
 type sharedStore struct {
 	*store.Store
-	lockout *lockoutTracker
+	lockout lockouts
 }
 
 func (s sharedStore) Destruct() error { return s.Close() }
@@ -125,7 +125,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		return sharedStore{Store: st, lockout: newLockoutTracker(int(a.CacheEntries))}, nil
+		return sharedStore{Store: st, lockout: newLockouts(int(a.CacheEntries))}, nil
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {

@@ -43,8 +43,10 @@ func (h *Handler) babelRoutes() map[string]routeFunc {
 //	   5  429   account locked after too many failures (see Retry-After)
 //	   6  401   no credential
 //	   7  401   invalid, expired or revoked token or API key
-//	   8  403   forbidden: the key lacks the permission, or a readOnly setting
-//	   9  409   conflict: the email is used by another account
+//	   8  403   forbidden: the key lacks the permission, a readOnly setting,
+//	            or an email change (an administrator makes those)
+//	   9  409   conflict (no route answers it since email changes moved to
+//	            administration; kept, as codes are never reused)
 //	  10  503   credential store unavailable; try again
 //	  11  405   method not allowed (see Allow)
 const (
@@ -65,7 +67,7 @@ var (
 	errBabelContentType = refusal(http.StatusUnsupportedMediaType, "invalid_request", "send the body as application/json")
 	errDuplicateName    = refusal(http.StatusBadRequest, "invalid_request", "a JSON object names the same member twice")
 	errMissingUser      = refusal(http.StatusBadRequest, "invalid_request", `the body must be {"user":{...}}`)
-	errEmailTaken       = refusal(http.StatusConflict, "conflict", "the email is already a login of another account")
+	errEmailByAdmin     = refusal(http.StatusForbidden, "forbidden", "the email is a login: an administrator changes it")
 	errReadOnlySetting  = refusal(http.StatusForbidden, "forbidden", "a readOnly setting cannot be changed")
 	errNoChange         = errors.New("nothing to change") // aborts an update that would change nothing
 )
@@ -264,7 +266,7 @@ func (h *Handler) updateBabelUser(w http.ResponseWriter, r *http.Request, userID
 	case errors.As(err, &refused):
 		return nil, refused
 	case errors.Is(err, store.ErrExists):
-		return nil, errEmailTaken
+		return nil, errEmailByAdmin
 	case errors.Is(err, store.ErrInvalid):
 		return nil, refusal(http.StatusBadRequest, "invalid_request", err.Error())
 	}
@@ -278,11 +280,30 @@ func applyBabelUser(u *store.User, keys []*store.APIKey, in babelFields, profile
 	if aerr := in.unchanged(before.immutable()); aerr != nil {
 		return false, aerr
 	}
+	if profile.Email != nil && !selfServiceEmail(u.Email, *profile.Email) {
+		return false, errEmailByAdmin
+	}
 	profile.apply(u)
 	if aerr := applySettings(u, in); aerr != nil {
 		return false, aerr
 	}
 	return !reflect.DeepEqual(before, babelUserOf(u, keys)), nil
+}
+
+// selfServiceEmail reports whether a user may change their own email from
+// old to new: only to no email, or to another spelling of the same login
+// (case, width). An email is a login, so a move to any other address would
+// have to be refused when another account holds it, and that refusal would
+// tell a signed-in user which logins exist. Every other change is refused
+// alike, whether the address is free or not; an administrator makes it
+// (`caddy authgate user set <u> --email`), and sees a 409 if it is taken.
+func selfServiceEmail(old, new string) bool {
+	if new == "" || new == old {
+		return true
+	}
+	a, errA := store.NormalizeLogin(old)
+	b, errB := store.NormalizeLogin(new)
+	return errA == nil && errB == nil && a == b
 }
 
 // babelProfile reads the members a user may edit into the changes that

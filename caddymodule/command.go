@@ -424,14 +424,15 @@ func keyCommand() *cobra.Command {
 	list.Flags().Bool("json", false, "print JSON")
 
 	revoke := &cobra.Command{
-		Use:   "revoke <id>",
-		Short: "Revokes an API key",
+		Use:   "revoke <id|key>",
+		Short: "Revokes an API key, named by its id (key_...) or by the key itself",
 		Args:  cobra.ExactArgs(1),
 		RunE: withClient(func(cmd *cobra.Command, ops *adminClient, args []string) error {
-			if err := ops.revokeKey(args[0]); err != nil {
+			id, err := ops.revokeKey(args[0])
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "revoked key %s\n", args[0])
+			fmt.Fprintf(cmd.OutOrStdout(), "revoked key %s\n", id)
 			return nil
 		}),
 	}

@@ -9,6 +9,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+
+	"github.com/authgate/authgate/store"
 )
 
 func init() {
@@ -141,6 +143,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	if !p.allows(r.Method) || !p.allowsOverrides(r.Header) {
 		return h.refuse(w, errForbidden)
+	}
+	if p.restricted && p.perms != store.PermAll {
+		if aerr := checkMethodParams(r, permissionChecks[p.perms&store.PermAll]); aerr != nil {
+			return h.refuse(w, aerr)
+		}
+		if body, ok := r.Body.(*overrideReplay); ok {
+			defer body.Close() // frees a spooled body, whoever else reads it
+		}
 	}
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	h.headers.inject(r, repl, &p)

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/textproto"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 )
@@ -33,12 +34,83 @@ func newIdentityHeaders(prefix, keyHeader string) identityHeaders {
 // can never supply an identity header an upstream might trust, whatever
 // spelling the upstream's framework folds together (X_Auth_User, x-auth-user).
 // It also deletes the path and method overrides of overridesRequest.
+//
+// Then it takes from the client the choice of what later hops drop or
+// tunnel: see dropHopTricks.
 func (h *identityHeaders) strip(hdr http.Header) {
 	for name := range hdr {
 		if hasIdentityPrefix(name, h.prefix) || overridesRequest(name) {
 			delete(hdr, name)
 		}
 	}
+	if _, ok := hdr["Connection"]; ok {
+		h.dropHopTricks(hdr)
+	} else if _, ok := hdr["Upgrade"]; ok {
+		h.dropHopTricks(hdr)
+	}
+	delete(hdr, "Http2-Settings") // only an h2c upgrade carries it
+}
+
+// dropHopTricks removes two ways a client could make the hops after
+// authgate undo its decision:
+//   - Connection names hop-by-hop headers, which the reverse proxy deletes
+//     after authgate set them: naming X-Auth-Permissions would make a
+//     read-only key look like a full session upstream (Traefik
+//     CVE-2024-45410 class). Identity and credential names go from it.
+//   - Upgrade: h2c (or another protocol that carries HTTP, like HTTP/2.0
+//     or TLS/1.0) would switch the connection to the upstream to HTTP/2,
+//     and every stream after it would bypass authgate (h2c smuggling).
+//     Such tokens go; the request goes on as the plain HTTP/1.1 request it
+//     also is (RFC 9110 §7.8: a server may ignore Upgrade).
+func (h *identityHeaders) dropHopTricks(hdr http.Header) {
+	upgrade := keepTokens(hdr, "Upgrade", func(tok string) bool { return !carriesHTTP(tok) })
+	keepTokens(hdr, "Connection", func(tok string) bool {
+		switch {
+		case hasIdentityPrefix(tok, h.prefix), foldEqual(tok, "authorization"), foldEqual(tok, h.keyHeader),
+			foldEqual(tok, "http2-settings"), foldEqual(tok, "upgrade") && !upgrade:
+			return false
+		}
+		return true
+	})
+}
+
+// keepTokens rewrites the comma-separated header name to hold only the
+// tokens keep accepts, deleting it when none is left. It reports whether
+// any token is left.
+func keepTokens(hdr http.Header, name string, keep func(tok string) bool) bool {
+	vals, ok := hdr[name]
+	if !ok {
+		return false
+	}
+	var kept []string
+	changed := false
+	for _, v := range vals {
+		for _, tok := range strings.Split(v, ",") {
+			tok = strings.TrimSpace(tok)
+			switch {
+			case tok == "":
+			case keep(tok):
+				kept = append(kept, tok)
+				continue
+			}
+			changed = true
+		}
+	}
+	switch {
+	case len(kept) == 0:
+		delete(hdr, name)
+	case changed || len(vals) > 1:
+		hdr[name] = []string{strings.Join(kept, ", ")}
+	}
+	return len(kept) > 0
+}
+
+// carriesHTTP reports whether an Upgrade token names a protocol that
+// carries further HTTP requests: h2c (and h2, its drafts), HTTP/x, TLS/x.
+func carriesHTTP(token string) bool {
+	name, _, _ := strings.Cut(token, "/")
+	name = strings.ToLower(strings.TrimSpace(name))
+	return strings.HasPrefix(name, "h2") || name == "http" || name == "https" || name == "tls" || name == "shttp"
 }
 
 // methodOverrides are the headers some frameworks read as the request's

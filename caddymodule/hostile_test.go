@@ -106,6 +106,34 @@ func TestCanonicalPathRefusesDecodingTricks(t *testing.T) {
 		"/public/../app":        false,
 		"/public//x":            false,
 		"/public/\u212a/kelvin": true,
+		"/public/日本/x":          true,
+		"/public/ü":             true,
+		// ';' path parameters: Tomcat, Jetty and Spring drop them.
+		"/public/..;/secret":             false,
+		"/public/..;jsessionid=1/secret": false,
+		"/public/x;/../../secret":        false,
+		"/public;/x":                     false,
+		"/public/x;":                     false,
+		// Control characters.
+		"/public/x\x00":   false,
+		"/public/\x00/x":  false,
+		"/public/x\x1f":   false,
+		"/public/x\x7f":   false,
+		"/public/x\t":     false,
+		"/public/\u0085x": false, // C1 NEXT LINE
+		// Non-ASCII that normalises to '.', '/', '\\' or worse.
+		"/public/\uff0e\uff0e/secret": false, // fullwidth full stops
+		"/public/\u2024\u2024/secret": false, // ONE DOT LEADER
+		"/public/\u2025/secret":       false, // TWO DOT LEADER
+		"/public/\ufe52\ufe52/secret": false, // SMALL FULL STOP
+		"/public/..\uff0fsecret":      false, // FULLWIDTH SOLIDUS
+		"/public/..\u2215secret":      false, // DIVISION SLASH (best fit)
+		"/public/..\uff3csecret":      false, // FULLWIDTH REVERSE SOLIDUS
+		"/public/x\uff1b/secret":      false, // FULLWIDTH SEMICOLON
+		"/public/\u200bx":             false, // zero width space
+		"/public/\u202ex":             false, // right-to-left override
+		"/public/\u00a0x":             false, // no-break space
+		"/public/\u2488x":             false, // DIGIT ONE FULL STOP: NFKC "1."
 	} {
 		if got := canonicalPath(p); got != want {
 			t.Errorf("canonicalPath(%q) = %v, want %v", p, got, want)
@@ -128,5 +156,74 @@ func TestReadJSONWholeBody(t *testing.T) {
 		if w.Code != want {
 			t.Errorf("body %.60q…: status %d, want %d", body, w.Code, want)
 		}
+	}
+}
+
+// A client cannot make a later hop drop the identity authgate sets, nor
+// switch the connection to the upstream to a protocol that carries more
+// requests past authgate.
+func TestStripHopByHopTricks(t *testing.T) {
+	h := newIdentityHeaders("X-Auth-", "x-api-key")
+	for _, c := range []struct {
+		name                  string
+		conn, upgrade         []string
+		wantConn, wantUpgr    string // "" = header absent
+		wantHTTP2SettingsGone bool
+	}{
+		{"identity names", []string{"keep-alive, X-Auth-Method, x-auth-permissions", "X_Auth_Key_Id,Close"}, nil, "keep-alive, Close", "", true},
+		{"credential names", []string{"Authorization, X-API-KEY, x-custom"}, nil, "x-custom", "", true},
+		{"only identity names", []string{"X-Auth-User-Id"}, nil, "", "", true},
+		{"h2c upgrade", []string{"Upgrade, HTTP2-Settings"}, []string{"h2c"}, "", "", true},
+		{"h2c in caps with websocket", []string{"upgrade"}, []string{"H2C, websocket"}, "upgrade", "websocket", true},
+		{"HTTP/2.0 and TLS", []string{"Upgrade"}, []string{"HTTP/2.0", "TLS/1.0"}, "", "", true},
+		{"h2c draft", []string{"Upgrade"}, []string{"h2c-14"}, "", "", true},
+		{"websocket passes", []string{"Upgrade"}, []string{"websocket"}, "Upgrade", "websocket", true},
+		{"upgrade without Connection", nil, []string{"h2c"}, "", "", true},
+		{"plain keep-alive untouched", []string{"keep-alive"}, nil, "keep-alive", "", true},
+	} {
+		hdr := http.Header{"Http2-Settings": {"AAMAAABkAAQAAP__"}}
+		if c.conn != nil {
+			hdr["Connection"] = c.conn
+		}
+		if c.upgrade != nil {
+			hdr["Upgrade"] = c.upgrade
+		}
+		h.strip(hdr)
+		if got := strings.Join(hdr["Connection"], "|"); got != c.wantConn {
+			t.Errorf("%s: Connection %q, want %q", c.name, got, c.wantConn)
+		}
+		if got := strings.Join(hdr["Upgrade"], "|"); got != c.wantUpgr {
+			t.Errorf("%s: Upgrade %q, want %q", c.name, got, c.wantUpgr)
+		}
+		if _, ok := hdr["Http2-Settings"]; ok {
+			t.Errorf("%s: HTTP2-Settings survived", c.name)
+		}
+	}
+}
+
+// Through the handler: a read-only key naming its own identity headers in
+// Connection still reaches the upstream with all of them, and Connection
+// no longer names them.
+func TestConnectionCannotDropIdentity(t *testing.T) {
+	g := newGateway(t, nil)
+	g.addUser("cid", "cid: password one")
+	k := g.addKey("cid", "read")
+	r := withKey("GET", "/app/x", k.Key)
+	r.Header.Set("Connection", "X-Auth-Method, X-Auth-Permissions, X-Auth-Key-Id")
+	r.Header.Set("Upgrade", "h2c")
+	r.Header.Set("HTTP2-Settings", "AAMAAABkAAQAAP__")
+	if w := g.do(r); w.Code != 200 {
+		t.Fatalf("status %d", w.Code)
+	}
+	for _, name := range []string{"X-Auth-Method", "X-Auth-Permissions", "X-Auth-Key-Id"} {
+		if len(g.seen.Header[name]) != 1 {
+			t.Errorf("%s = %q, want one value", name, g.seen.Header[name])
+		}
+	}
+	if v := g.seen.Header["Connection"]; len(v) != 0 {
+		t.Errorf("Connection %q still names headers", v)
+	}
+	if v := g.seen.Header["Upgrade"]; len(v) != 0 {
+		t.Errorf("Upgrade %q reached the upstream", v)
 	}
 }

@@ -90,6 +90,11 @@ func (p params) readJSON(r *http.Request) *authError {
 	if err != nil {
 		return bodyError(err)
 	}
+	// A member given twice: encoding/json keeps the last, a proxy or WAF in
+	// front of us may have read the first ({"username":"bob","username":"alice"}).
+	if aerr := checkDuplicateNames(body); aerr != nil {
+		return aerr
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var obj map[string]any

@@ -218,7 +218,9 @@ func (h *Handler) pmCheckSecret(pin bool) routeFunc {
 }
 
 // GET {p}/session_limits: how many live sessions the Bearer token's user
-// may have, and has. A login past the limit ends the oldest session.
+// may have, and has, in the budget of the caller's own session (logins
+// share one; each key's quick_login sessions have their own). A login past
+// the limit ends the oldest session of its budget.
 func (h *Handler) pmSessionLimits(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return methodNotAllowed(w, http.MethodGet)
@@ -234,7 +236,7 @@ func (h *Handler) pmSessionLimits(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return h.refuse(w, storeFailure(err, errBadToken))
 	}
-	limit, live, aerr := h.app.sessionLimits(u)
+	limit, live, aerr := h.app.sessionLimits(u, p.keyID())
 	if aerr != nil {
 		return h.refuse(w, aerr)
 	}

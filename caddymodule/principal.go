@@ -222,6 +222,15 @@ func (p *principal) allows(method string) bool {
 	return !p.restricted || p.perms.Allows(method)
 }
 
+// permissionChecks[p] is p.Allows as a func value, made once: passing the
+// method value instead would allocate on every restricted request.
+var permissionChecks = func() (checks [store.PermAll + 1]func(method string) bool) {
+	for p := range checks {
+		checks[p] = store.Permission(p).Allows
+	}
+	return checks
+}()
+
 // allowsOverrides reports whether the principal may also use every method
 // that a method-override header names: an upstream honouring one would
 // otherwise run, say, a DELETE sent as POST by a key that may only create.

@@ -16,15 +16,26 @@ import (
 // expired key, or a disabled owner.
 var errBadClient = refusal(http.StatusUnauthorized, "invalid_client", "the client id or client secret is wrong, or the key can no longer be used")
 
+// maxKeyIDBytes caps a client id before any lookup: our key ids are 24
+// bytes, imported ones no longer than store's id limit allows here.
+const maxKeyIDBytes = 64
+
+var errClientIDTooLong = refusal(http.StatusBadRequest, "invalid_request", "client_id may have at most 64 bytes")
+
 // checkClientSecret verifies the client secret of the key keyID, under the
-// key's lockout, and returns the key and its owner.
+// key's lockout, and returns the key and its owner. Every client id, known
+// or not, is counted on its own account, so unknown ids lock exactly as
+// known ones do.
 func (a *App) checkClientSecret(keyID, secret string) (*store.APIKey, *store.User, *authError) {
+	if len(keyID) > maxKeyIDBytes {
+		return nil, nil, errClientIDTooLong
+	}
 	k, err := a.store.APIKeyByID(keyID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, nil, errStore
 	}
 	var u *store.User
-	aerr := a.guard(clientAccount(keyID, k != nil), func() *authError {
+	aerr := a.guard(a.lockout.clients, clientAccount(keyID), func() *authError {
 		digest, perr := store.ParseSecret(store.ClientSecretPrefix, secret)
 		if k == nil || !k.HasClientSecret() || perr != nil {
 			return errBadClient
@@ -50,15 +61,4 @@ func (a *App) checkClientSecret(keyID, secret string) (*store.APIKey, *store.Use
 		return nil, nil, aerr
 	}
 	return k, u, nil
-}
-
-// clientAccount is the lockout account of a client id. A known key counts
-// on its own account; an unknown id counts as an unknown login does, so
-// unknown ids lock exactly as known ones, and a flood of made-up ids is
-// what the tracker drops first when full instead of a real key's counter.
-func clientAccount(keyID string, known bool) string {
-	if known {
-		return keyAccount(keyID)
-	}
-	return loginAccount(keyAccount(keyID))
 }

@@ -2,7 +2,9 @@ package caddymodule
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/authgate/authgate/store"
@@ -34,15 +36,18 @@ type tokenPair struct {
 // hash too and lock alike, and every failure is the same error, so neither
 // status, body nor timing tells them apart.
 func (a *App) checkPassword(login, password string) (*store.User, *authError) {
+	if aerr := checkLoginSize(login); aerr != nil {
+		return nil, aerr
+	}
 	u, err := a.store.UserByLogin(login)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, errStore
 	}
-	account := loginAccount(login)
+	account := unknownLoginAccount(login)
 	if u != nil {
 		account = userAccount(u.ID)
 	}
-	aerr := a.guard(account, func() *authError {
+	aerr := a.guard(a.lockout.logins, account, func() *authError {
 		if u == nil || u.PasswordHash == "" {
 			store.VerifyDummy(password)
 			return errBadCredentials
@@ -62,10 +67,38 @@ func (a *App) checkPassword(login, password string) (*store.User, *authError) {
 	return u, nil
 }
 
+// errLoginTooLong refuses an identifier no account can have, before any
+// lookup or hash (API.md section 6).
+var errLoginTooLong = refusal(http.StatusBadRequest, "invalid_request",
+	fmt.Sprintf("the username may have at most %d bytes, an email %d", store.MaxUsernameBytes, store.MaxEmailBytes))
+
+// checkLoginSize caps a login identifier: an email (it has an @) at
+// store.MaxEmailBytes, a username at store.MaxUsernameBytes.
+func checkLoginSize(login string) *authError {
+	limit := store.MaxUsernameBytes
+	if strings.Contains(login, "@") {
+		limit = store.MaxEmailBytes
+	}
+	if len(login) > limit {
+		return errLoginTooLong
+	}
+	return nil
+}
+
+// unknownLoginAccount is the lockout account of a login that names no
+// user: its normalised form, so every spelling of one name shares one
+// counter, as the spellings of a real user's login do.
+func unknownLoginAccount(login string) accountKey {
+	if norm, err := store.NormalizeLogin(login); err == nil {
+		login = norm
+	}
+	return loginAccount(login)
+}
+
 // checkUserSecret verifies the password (or, with pin, the PIN) of an
 // already authenticated user, under the same lockout as their logins.
 func (a *App) checkUserSecret(u *store.User, secret string, pin bool) *authError {
-	return a.guard(userAccount(u.ID), func() *authError {
+	return a.guard(a.lockout.logins, userAccount(u.ID), func() *authError {
 		phc, wrong := u.PasswordHash, errWrongPassword
 		if pin {
 			phc, wrong = u.PINHash, errWrongPIN
@@ -129,10 +162,11 @@ func (a *App) sessionLimit(u *store.User) int {
 	return a.SessionLimit
 }
 
-// sessionLimits reports u's session limit and live sessions, for the
+// sessionLimits reports u's session limit and the live sessions it counts
+// in the budget of sessions opened with keyID ("" for logins), for the
 // session_limits route.
-func (a *App) sessionLimits(u *store.User) (limit, live int, aerr *authError) {
-	live, err := a.store.LiveSessions(u.ID, a.now().UTC())
+func (a *App) sessionLimits(u *store.User, keyID string) (limit, live int, aerr *authError) {
+	live, err := a.store.LiveSessionsLike(u.ID, keyID, a.now().UTC())
 	if err != nil {
 		return 0, 0, storeFailure(err, errBadToken)
 	}

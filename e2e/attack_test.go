@@ -29,6 +29,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/h2c"
+
 	"github.com/authgate/authgate/store"
 	"github.com/authgate/authgate/tokens"
 )
@@ -47,9 +50,10 @@ func TestAttack(t *testing.T) {
 	t.Parallel()
 	up := newUpstream(t)
 	tr := newTrailerUpstream(t)
+	h2 := newH2CUpstream(t)
 	evil := newAttackerKeyServer(t)
 	g := newGateway(t, up)
-	g.ConfigPath = writeAttackConfig(t, g, tr.port)
+	g.ConfigPath = writeAttackConfig(t, g, tr.port, h2.port)
 
 	const (
 		alicePW = "alice: attack surface is large"
@@ -493,9 +497,12 @@ func TestAttack(t *testing.T) {
 			attackCase{name: rt.path + ": unparseable Content-Type", do: send("POST", rt.path, "application/json; charset=\"", `{}`, rt.auth), status: 415, env: env(2)},
 			attackCase{name: rt.path + ": body without Content-Type", do: send("POST", rt.path, "", `{"username":"a","password":"b"}`, rt.auth), status: 415, env: env(2)},
 		)
-		if rt.babel {
-			add(attackCase{name: rt.path + ": duplicate member names", do: send("POST", rt.path, "application/json", `{"username":"a","username":"b","password":"x","user":{"city":"a","city":"b"}}`, rt.auth), status: 400, env: 1})
-		} else {
+		add(attackCase{name: rt.path + ": duplicate member names", do: send("POST", rt.path, "application/json", `{"username":"a","username":"b","password":"x","user":{"city":"a","city":"b"}}`, rt.auth), status: 400, env: env(1)})
+		if !rt.babel {
+			add(attackCase{name: rt.path + ": every member given twice", do: send("POST", rt.path, "application/json",
+				`{"username":"bob","username":"alice","password":"x","password":"`+alicePW+`","refresh_token":"x","refresh_token":"y","refreshToken":"z","refreshToken":"w","client_id":"a","client_id":"b","client_secret":"a","client_secret":"b","pin":"1","pin":"2"}`, rt.auth), status: 400, code: "invalid_request"})
+		}
+		if !rt.babel {
 			add(
 				attackCase{name: rt.path + ": 70 KiB form body", do: send("POST", rt.path, "application/x-www-form-urlencoded", "username="+strings.Repeat("a", 70<<10), rt.auth), status: 413},
 				attackCase{name: rt.path + ": 70 KiB multipart body", do: send("POST", rt.path, mpType, mp, rt.auth), status: 413},
@@ -529,9 +536,7 @@ func TestAttack(t *testing.T) {
 	} {
 		status, code := 400, 1
 		switch c.name {
-		case "email taken", "email = another's username":
-			status, code = 409, 9
-		case "readOnly setting":
+		case "email taken", "email = another's username", "readOnly setting":
 			status, code = 403, 8
 		}
 		add(attackCase{name: "babel POST user changing " + c.name, do: send("POST", "/v1/auth/user", "application/json", c.body, bobAuth), status: status, env: code})
@@ -637,13 +642,221 @@ func TestAttack(t *testing.T) {
 		attackCase{name: "lockout: the Babel dialect shares the lock", do: send("POST", "/v1/auth/login", "application/json", `{"username":"frank@example.com","password":"`+frankPW+`"}`, nil), status: 429, env: 5},
 	)
 
+	// --- Paths every upstream might read differently: `;` parameters,
+	// control characters, non-ASCII that normalises to '.' or '/' ----------
+	for _, target := range []string{
+		"/public/..;/app/x", "/public/..;jsessionid=1/app/x", "/public/x/..;/..;/app/x", "/public/..;a=b;c=d/app/x",
+		"/public/..%3b/app/x", "/public/..%3B/app/x", "/public/%2e%2e;/app/x", "/public/x;/../../app/x",
+		"/public/x;jsessionid=1", "/public/x;", "/health;", "/health;x=1", "/public/;/x",
+		"/public/x%00", "/public/%00/../app/x", "/public/x%01y", "/public/x%1f", "/public/x%7f", "/public/x%0d%0aX-Auth-User:%20mallory",
+		"/public/x%09", "/public/x%c2%85", "/public/x%e2%80%8b", "/public/%e2%80%aex", "/public/x%c2%a0",
+		"/public/%ef%bc%8e%ef%bc%8e/app/x", "/public/%e2%80%a4%e2%80%a4/app/x", "/public/%e2%80%a5/app/x",
+		"/public/%ef%b9%92%ef%b9%92/app/x", "/public/..%ef%bc%8fapp/x", "/public/..%e2%88%95app/x",
+		"/public/..%ef%bc%bcapp/x", "/public/x%ef%bc%9b/app/x", "/public/%e2%92%88x",
+		"http://" + g.addr() + "/public/..;/app/x", "http://" + g.addr() + "/public/x%00", "http://" + g.addr() + "/public/%ef%bc%8e%ef%bc%8e/app/x",
+	} {
+		add(attackCase{name: "path " + target, do: raw(target), status: 401, code: "unauthorized"})
+	}
+	for _, target := range []string{"/public/caf%c3%a9", "/public/%e6%97%a5%e6%9c%ac/x", "/public/x-y_z.txt"} {
+		add(attackCase{name: "path " + target + " (canonical non-ASCII, allowed)", do: raw(target), status: 200, reach: true, ident: noIdentity})
+	}
+
+	// --- A client's Connection header cannot strip the identity ----------
+	// Caddy's proxy deletes the headers Connection names after authgate set
+	// them: a read-only key would look like a full Bearer session upstream.
+	rawGet := func(path string, lines ...string) func(t *testing.T) Resp {
+		return func(t *testing.T) Resp {
+			req := "GET " + path + " HTTP/1.1\r\nHost: " + g.addr() + "\r\n" + strings.Join(lines, "\r\n")
+			if len(lines) > 0 {
+				req += "\r\n"
+			}
+			return rawExchange(t, g, req+"Connection: close\r\n\r\n")
+		}
+	}
+	keyLine := "X-Api-Key: " + k
+	for _, conn := range [][]string{
+		{"Connection: X-Auth-Method, X-Auth-Permissions, X-Auth-Key-Id"},
+		{"Connection: x-auth-method, x-auth-permissions, x-auth-key-id"},
+		{"Connection: X_Auth_Method, X_AUTH_PERMISSIONS, x_auth_key_id"},
+		{"Connection: keep-alive", "Connection: X-Auth-Permissions", "Connection: X-Auth-Method,X-Auth-Key-Id"},
+		{"Connection: X-Auth-User-Id, X-Auth-User, X-Auth-Email, X-Auth-Roles"},
+		{"Connection: Upgrade, X-Auth-Permissions", "Upgrade: websocket-not-really"},
+	} {
+		add(attackCase{name: "Connection naming identity headers (" + strings.Join(conn, " | ") + ") with a read key",
+			do: rawGet("/app/x", append([]string{keyLine}, conn...)...), status: 200, reach: true, ident: aliceKeyIdentity})
+	}
+	add(
+		attackCase{name: "Connection naming identity headers with a Bearer token", do: rawGet("/app/x", "Authorization: Bearer "+alice.Access, "Connection: X-Auth-User, X-Auth-User-Id, X-Auth-Email, X-Auth-Roles, X-Auth-Method"),
+			status: 200, reach: true, ident: aliceIdentity},
+		attackCase{name: "Connection naming the credential headers and identity on an allowed path", do: rawGet("/health", "Connection: Authorization, X-Api-Key, X-Auth-User"), status: 200, reach: true, ident: noIdentity},
+	)
+
+	// --- h2c upgrades never reach the upstream ----------------------------
+	// An h2c-capable upstream would answer 101 and every HTTP/2 stream on
+	// the tunnel after it would bypass authgate.
+	h2cLines := []string{"Upgrade: h2c", "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA", "Connection: Upgrade, HTTP2-Settings"}
+	noUpgrade := func(t *testing.T, r Resp, seen []Seen) {
+		if r.Status == http.StatusSwitchingProtocols {
+			t.Errorf("SECURITY: the upstream switched protocols (101): an h2c tunnel past authgate")
+		}
+		for _, s := range seen {
+			for name, vals := range s.Header {
+				f := foldName(name)
+				if f == "http2-settings" || f == "upgrade" && strings.Contains(strings.ToLower(strings.Join(vals, ",")), "h2") ||
+					f == "upgrade" && strings.Contains(strings.ToLower(strings.Join(vals, ",")), "http/") {
+					t.Errorf("SECURITY: %s: %q reached the upstream", name, vals)
+				}
+			}
+		}
+	}
+	for _, c := range []struct {
+		name  string
+		path  string
+		lines []string
+		ident map[string]string
+	}{
+		{"on an allowed path", "/public/h2c/x", h2cLines, noIdentity},
+		{"with a read key", "/h2c/x", append([]string{keyLine}, h2cLines...), aliceKeyIdentity},
+		{"in capitals, without HTTP2-Settings", "/public/h2c/y", []string{"Upgrade: H2C", "Connection: upgrade"}, noIdentity},
+		{"beside websocket", "/public/h2c/z", []string{"Upgrade: h2c, websocket", "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA", "Connection: Upgrade, HTTP2-Settings"}, noIdentity},
+		{"as HTTP/2.0", "/public/h2c/w", []string{"Upgrade: HTTP/2.0", "Connection: Upgrade"}, noIdentity},
+	} {
+		add(attackCase{name: "h2c upgrade " + c.name, do: rawGet(c.path, c.lines...), status: 200, reach: true, ident: c.ident,
+			check: func(t *testing.T, r Resp, seen []Seen) {
+				noUpgrade(t, r, seen)
+				if len(seen) != 1 || seen[0].Proto != "HTTP/1.1" {
+					t.Errorf("the h2c upstream saw %d requests (%v), want one plain HTTP/1.1 request", len(seen), seen)
+				}
+			}})
+	}
+
+	// --- _method parameters are method overrides too -----------------------
+	// Rails, Laravel and Symfony run the method `_method` names.
+	ck := apiKey(createKey.Key)
+	createIdentity := map[string]string{
+		"x-auth-user": "alice", "x-auth-user-id": aliceID, "x-auth-email": "alice@example.com", "x-auth-roles": "admin,ops",
+		"x-auth-method": "api_key", "x-auth-key-id": createKey.ID, "x-auth-permissions": "create",
+	}
+	mpMethod, mpMethodType := multipartBody(t, "_method", "DELETE")
+	for _, c := range []struct{ name, target, ct, body string }{
+		{"in the query", "/app/x?_method=DELETE", "application/json", "{}"},
+		{"in the query, encoded name", "/app/x?%5Fmethod=delete", "", ""},
+		{"in the query, PHP's dot", "/app/x?.method=PUT", "", ""},
+		{"in the query, upper case", "/app/x?_METHOD=PATCH", "", ""},
+		{"in a form body", "/app/x", "application/x-www-form-urlencoded", "a=1&_method=DELETE"},
+		{"in a form body, encoded", "/app/x", "application/x-www-form-urlencoded; charset=utf-8", "%5F%6Dethod=%44ELETE"},
+		{"in a form body after 2 MiB", "/app/x", "application/x-www-form-urlencoded", "pad=" + strings.Repeat("x", 2<<20) + "&_method=DELETE"},
+		{"in a multipart body", "/app/x", mpMethodType, mpMethod},
+		{"in a JSON body (Laravel)", "/app/x", "application/json", `{"name":"x","_method":"DELETE"}`},
+		{"in a JSON body, escaped name", "/app/x", "application/json", `{"\u005fmethod":"PUT"}`},
+	} {
+		add(attackCase{name: "_method " + c.name + " on a create key's POST", do: send("POST", c.target, c.ct, c.body, ck), status: 403, code: "insufficient_scope"})
+	}
+	add(
+		attackCase{name: "_method=DELETE in the query of a read key's GET", do: get("/app/x?_method=DELETE", apiKey(k)), status: 403, code: "insufficient_scope"},
+		attackCase{name: "_method=PUT in the query of a quick_login token's GET", do: get("/app/x?_method=PUT", bearer(quick.Access)), status: 403, code: "insufficient_scope"},
+		attackCase{name: "_method=POST in a create key's form body passes, body intact", do: send("POST", "/app/x", "application/x-www-form-urlencoded", "a=1&_method=POST&b=2", ck),
+			status: 200, reach: true, ident: createIdentity, check: func(t *testing.T, _ Resp, seen []Seen) {
+				if len(seen) != 1 || string(seen[0].Body) != "a=1&_method=POST&b=2" {
+					t.Errorf("the upstream did not get the form body unchanged: %q", seen)
+				}
+			}},
+		attackCase{name: "a create key's JSON body with no _method passes, body intact", do: send("POST", "/app/x", "application/json", `{"a":{"_method":"DELETE"},"b":[1,2,3]}`, ck),
+			status: 200, reach: true, ident: createIdentity, check: func(t *testing.T, _ Resp, seen []Seen) {
+				if len(seen) != 1 || string(seen[0].Body) != `{"a":{"_method":"DELETE"},"b":[1,2,3]}` {
+					t.Errorf("the upstream did not get the JSON body unchanged: %q", seen)
+				}
+			}},
+		attackCase{name: "_method=DELETE with an unrestricted Bearer token passes", do: get("/app/x?_method=DELETE", bearer(alice.Access)), status: 200, reach: true, ident: aliceIdentity},
+	)
+
+	// --- Identifiers are capped before any lookup ---------------------------
+	add(
+		attackCase{name: "login with a 65-byte username", do: send("POST", "/rest/login", "application/json", `{"username":"`+strings.Repeat("u", 65)+`","password":"x"}`, nil), status: 400, code: "invalid_request"},
+		attackCase{name: "login with a 255-byte email", do: send("POST", "/rest/login", "application/json", `{"username":"`+strings.Repeat("e", 243)+`@example.com","password":"x"}`, nil), status: 400, code: "invalid_request"},
+		attackCase{name: "Babel login with a 60 KB username", do: send("POST", "/v1/auth/login", "application/json", `{"username":"`+strings.Repeat("u", 60<<10)+`","password":"x"}`, nil), status: 400, env: 1},
+		attackCase{name: "quick_login with a 60 KB client id", do: send("POST", "/rest/quick_login", "application/x-www-form-urlencoded", "client_id="+strings.Repeat("k", 60<<10)+"&client_secret=agcs_x", nil), status: 400, code: "invalid_request"},
+		attackCase{name: "quick_login with a 65-byte client id", do: send("POST", "/rest/quick_login", "application/x-www-form-urlencoded", "client_id=key_"+strings.Repeat("k", 61)+"&client_secret=agcs_x", nil), status: 400, code: "invalid_request"},
+	)
+
+	// --- Logins are one namespace, compared after PRECIS ------------------
+	aliceBody := func(login string) string {
+		return `{"username":"` + login + `","password":"` + alicePW + `"}`
+	}
+	for _, login := range []string{"ALICE", "ａｌｉｃｅ", "ＡＬＩＣＥ@example.com", "Alice@EXAMPLE.COM"} {
+		add(attackCase{name: "login as " + login + " is alice", do: send("POST", "/rest/login", "application/json", aliceBody(login), nil), status: 200,
+			check: func(t *testing.T, r Resp, _ []Seen) {
+				var m struct {
+					Access string `json:"access_token"`
+				}
+				_ = json.Unmarshal(r.Body, &m)
+				secret(m.Access)
+				if m.Access == "" || claimsOf(t, m.Access)["sub"] != aliceID {
+					t.Errorf("login as %q did not log in alice", login)
+				}
+			}})
+	}
+	for _, login := range []string{"alice\u200b", "al\u00adice", "\u202ealice", "аlice", "alic\u0435", "ſalice", "alice\u2060"} {
+		add(attackCase{name: fmt.Sprintf("login as the look-alike %q is nobody", login), do: send("POST", "/rest/login", "application/json", aliceBody(login), nil), status: 401, code: "invalid_credentials"})
+	}
+
+	// --- A profile edit reveals no other login, and cannot squat an id -------
+	var emailAnswer string
+	for _, email := range []string{"alice@example.com", "ALICE@example.com", "no-such-user@example.com", aliceID, "a@x,b@y", "root"} {
+		add(attackCase{name: "babel POST user setting email " + email, do: send("POST", "/v1/auth/user", "application/json", `{"user":{"email":"`+email+`"}}`, bobAuth), status: 403, env: 8,
+			check: func(t *testing.T, r Resp, _ []Seen) {
+				if emailAnswer == "" {
+					emailAnswer = string(r.Body)
+				} else if string(r.Body) != emailAnswer {
+					t.Errorf("the answer for %q differs from the others: %s vs %s", email, r.Body, emailAnswer)
+				}
+			}})
+	}
+	add(attackCase{name: "an admin command naming alice's id acts on alice", do: func(t *testing.T) Resp {
+		out := g.LiveCLI(t, "", "user", "show", aliceID, "--json")
+		var v struct{ Username string }
+		_ = json.Unmarshal([]byte(out), &v)
+		if v.Username != "alice" {
+			t.Errorf("user show <alice's id> showed %q", v.Username)
+		}
+		return Resp{Status: 200}
+	}, status: 200})
+
+	// --- The admin API takes JSON writes only --------------------------------
+	add(attackCase{name: "admin API POST /authgate/users as text/plain", do: func(t *testing.T) Resp {
+		res, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/authgate/users", g.AdminPort), "text/plain", strings.NewReader(`{"username":"mallory","password":"mallory-password"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return Resp{Status: res.StatusCode, Header: res.Header, Body: body}
+	}, status: 415, check: func(t *testing.T, _ Resp, _ []Seen) {
+		if _, errOut, err := g.Run("", "authgate", "user", "show", "mallory", "--address", fmt.Sprintf("127.0.0.1:%d", g.AdminPort)); err == nil {
+			t.Errorf("SECURITY: a text/plain admin write created a user (%s)", errOut)
+		}
+	}})
+
+	// --- A restricted credential cannot end its owner's sessions ---------------
+	// (Last: it spends the quick_login budget the cases above use.)
+	add(attackCase{name: "twelve quick_logins with a read key leave alice's login alive", do: func(t *testing.T) Resp {
+		for range 12 {
+			r := quickLogin(g, aliceQuick.ID, aliceQuick.ClientSecret)(t)
+			if r.Status != 200 {
+				t.Fatalf("quick_login: %s", r)
+			}
+			checkTokenBody(t, "quick_login", r)
+		}
+		return withBearer(alice.Access)(t)
+	}, status: 200, reach: true, ident: aliceIdentity})
+
 	// --- Run. ----------------------------------------------------------------
 	var leaked, fiveXX int
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			mark, tmark := up.Mark(), tr.Mark()
+			mark, tmark, hmark := up.Mark(), tr.Mark(), h2.Mark()
 			r := c.do(t)
-			seen := append(up.Since(mark), tr.Since(tmark)...)
+			seen := append(append(up.Since(mark), tr.Since(tmark)...), h2.Since(hmark)...)
 			if r.Status >= 500 {
 				fiveXX++
 				t.Errorf("%s: status %d: a client's request must never cause a 5xx; body %s", c.name, r.Status, scrub(string(r.Body)))
@@ -693,8 +906,9 @@ func TestAttack(t *testing.T) {
 	if leaked != 0 || fiveXX != 0 {
 		t.Errorf("%s: want 0 leaked and 0 5xx", summary)
 	}
-	if len(cases) < 80 {
-		t.Errorf("only %d hostile cases, want at least 80", len(cases))
+	// The floor is the count: a case deleted by accident fails the run.
+	if len(cases) < minAttackCases {
+		t.Errorf("only %d hostile cases, want at least %d", len(cases), minAttackCases)
 	}
 }
 
@@ -753,9 +967,10 @@ func wantNoMallory(t *testing.T, r Resp, _ []Seen) {
 }
 
 // writeAttackConfig is the harness's configuration with an issuer and an
-// audience (so their checks are live), and a second upstream that records
-// request trailers for paths containing /trailers/.
-func writeAttackConfig(t *testing.T, g *Gateway, trailerPort int) string {
+// audience (so their checks are live), a second upstream that records
+// request trailers for paths containing /trailers/, and an h2c-capable one
+// for /h2c/* and /public/h2c/*.
+func writeAttackConfig(t *testing.T, g *Gateway, trailerPort, h2cPort int) string {
 	t.Helper()
 	cfg := fmt.Sprintf(`{
 	admin 127.0.0.1:%d
@@ -776,9 +991,11 @@ http://127.0.0.1:%d {
 	}
 	@trailers path */trailers/*
 	reverse_proxy @trailers 127.0.0.1:%d
+	@h2c path /h2c/* /public/h2c/*
+	reverse_proxy @h2c 127.0.0.1:%d
 	reverse_proxy 127.0.0.1:%d
 }
-`, g.AdminPort, g.DB, g.SitePort, trailerPort, g.Up.Port)
+`, g.AdminPort, g.DB, g.SitePort, trailerPort, h2cPort, g.Up.Port)
 	p := filepath.Join(g.Dir, "Caddyfile.attack")
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -1042,8 +1259,7 @@ func multipartBody(t *testing.T, field, value string) (body, contentType string)
 // headers, as some upstream frameworks read them.
 type trailerUpstream struct {
 	port int
-	mu   sync.Mutex
-	seen []Seen
+	seenLog
 }
 
 func newTrailerUpstream(t *testing.T) *trailerUpstream {
@@ -1054,9 +1270,7 @@ func newTrailerUpstream(t *testing.T) *trailerUpstream {
 		for k, v := range r.Trailer {
 			h[k] = append(h[k], v...)
 		}
-		u.mu.Lock()
-		u.seen = append(u.seen, Seen{Method: r.Method, URI: r.RequestURI, Path: r.URL.Path, Header: h})
-		u.mu.Unlock()
+		u.record(Seen{Method: r.Method, URI: r.RequestURI, Path: r.URL.Path, Header: h})
 		w.WriteHeader(http.StatusOK)
 	}))
 	t.Cleanup(srv.Close)
@@ -1064,14 +1278,27 @@ func newTrailerUpstream(t *testing.T) *trailerUpstream {
 	return u
 }
 
-func (u *trailerUpstream) Mark() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return len(u.seen)
+
+// minAttackCases is TestAttack's case count: raise it with every case added.
+const minAttackCases = 440
+
+// h2cUpstream speaks HTTP/2 over cleartext, upgrading an HTTP/1.1 request
+// that asks (Upgrade: h2c) as such servers do: if an upgrade reached it,
+// the connection from the gateway would become an HTTP/2 tunnel.
+type h2cUpstream struct {
+	port int
+	seenLog
 }
 
-func (u *trailerUpstream) Since(mark int) []Seen {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return slices.Clone(u.seen[mark:])
+func newH2CUpstream(t *testing.T) *h2cUpstream {
+	u := &h2cUpstream{}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		u.record(Seen{Method: r.Method, URI: r.RequestURI, Path: r.URL.Path, Header: r.Header.Clone(), Proto: r.Proto})
+		w.WriteHeader(http.StatusOK)
+	})
+	srv := httptest.NewServer(h2c.NewHandler(handler, &http2.Server{}))
+	t.Cleanup(srv.Close)
+	u.port = srv.Listener.Addr().(*net.TCPAddr).Port
+	return u
 }

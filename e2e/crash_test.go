@@ -86,6 +86,7 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 				}
 				if strings.HasPrefix(target, admin+"/") {
 					req.Header.Set("Origin", admin)
+					req.Header.Set("Content-Type", "application/json") // admin writes take nothing else
 				}
 				for _, kv := range hdr {
 					req.Header.Set(kv[0], kv[1])

@@ -81,15 +81,41 @@ type Seen struct {
 	URI    string // the request-target as received
 	Path   string
 	Header http.Header
+	Body   []byte // the first MiB
+	Proto  string
+}
+
+// seenLog records the requests an upstream received; Mark and Since
+// read it.
+type seenLog struct {
+	mu   sync.Mutex
+	seen []Seen
+}
+
+func (l *seenLog) record(s Seen) {
+	l.mu.Lock()
+	l.seen = append(l.seen, s)
+	l.mu.Unlock()
+}
+
+// Mark returns a position; Since(mark) returns what arrived after it.
+func (l *seenLog) Mark() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.seen)
+}
+
+func (l *seenLog) Since(mark int) []Seen {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.seen[mark:])
 }
 
 // Upstream is the legacy app behind the gateway.
 type Upstream struct {
 	srv  *httptest.Server
 	Port int
-
-	mu   sync.Mutex
-	seen []Seen
+	seenLog
 
 	// Requests under /app/load/ (the reload test's load) are counted, not
 	// recorded: loadHits counts them, loadBad counts those that did not
@@ -109,10 +135,8 @@ func newUpstream(t *testing.T) *Upstream {
 			w.WriteHeader(http.StatusOK)
 			return
 		}
-		u.mu.Lock()
-		u.seen = append(u.seen, Seen{Method: r.Method, URI: r.RequestURI, Path: r.URL.Path, Header: r.Header.Clone()})
-		u.mu.Unlock()
-		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		u.record(Seen{Method: r.Method, URI: r.RequestURI, Path: r.URL.Path, Header: r.Header.Clone(), Body: body, Proto: r.Proto})
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"upstream": true, "method": r.Method, "uri": r.RequestURI, "path": r.URL.Path, "headers": r.Header,
@@ -127,18 +151,6 @@ func newUpstream(t *testing.T) *Upstream {
 	return u
 }
 
-// Mark returns a position; Since(mark) returns what arrived after it.
-func (u *Upstream) Mark() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return len(u.seen)
-}
-
-func (u *Upstream) Since(mark int) []Seen {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return slices.Clone(u.seen[mark:])
-}
 
 // ---------------------------------------------------------------------------
 // The gateway: the built binary, run in its own temp dirs.

@@ -36,10 +36,19 @@ func check(tx *bbolt.Tx) (Counts, error) {
 	var c Counts
 	users, keys, sessions := tx.Bucket(bucketUsers), tx.Bucket(bucketKeys), tx.Bucket(bucketSessions)
 
+	// Each user's logins have an entry: their own, or, after a migration's
+	// collision, another user's; and each entry names a user whose login
+	// has that key (indexKey).
+	byName, byEmail := tx.Bucket(bucketUsersByName), tx.Bucket(bucketUsersByEmail)
 	err := users.ForEach(func(id, v []byte) error {
 		var u User
 		if err := decode(v, &u); err != nil || u.ID != string(id) {
 			return fmt.Errorf("user %q does not decode to itself", id)
+		}
+		for _, login := range []string{u.Username, u.Email} {
+			if key := []byte(indexKey(login)); len(key) > 0 && byName.Get(key) == nil && byEmail.Get(key) == nil {
+				return fmt.Errorf("a login of user %q is missing from the login indexes", id)
+			}
 		}
 		c.Users++
 		return nil
@@ -48,9 +57,17 @@ func check(tx *bbolt.Tx) (Counts, error) {
 		return c, err
 	}
 	for _, index := range [][]byte{bucketUsersByName, bucketUsersByEmail} {
-		err := tx.Bucket(index).ForEach(func(login, id []byte) error {
-			if users.Get(id) == nil {
-				return fmt.Errorf("%s entry %q names missing user %q", index, login, id)
+		err := tx.Bucket(index).ForEach(func(key, id []byte) error {
+			var u User
+			if decode(users.Get(id), &u) != nil {
+				return fmt.Errorf("%s entry %q names missing user %q", index, key, id)
+			}
+			login := u.Username
+			if bytes.Equal(index, bucketUsersByEmail) {
+				login = u.Email
+			}
+			if indexKey(login) != string(key) {
+				return fmt.Errorf("%s entry %q names user %q, whose login is not that", index, key, id)
 			}
 			return nil
 		})

@@ -28,9 +28,10 @@ const reuseReason = "refresh token reused"
 // empty), sess.V and sess.CreatedAt (when zero); sess.ExpiresAt, when the
 // refresh token stops working, is required.
 //
-// With limit > 0 the user keeps at most limit live sessions: in the same
-// transaction, their oldest live sessions are revoked to make room. It
-// returns how many were revoked.
+// With limit > 0 the user keeps at most limit live sessions in the new
+// session's budget (see "Session budgets"): in the same transaction, the oldest
+// live sessions of that budget are revoked to make room. It returns how
+// many were revoked.
 func (s *Store) CreateSession(sess *Session, refresh Digest, limit int) (revoked int, err error) {
 	if err := prepareSession(sess, refresh); err != nil {
 		return 0, err
@@ -41,7 +42,7 @@ func (s *Store) CreateSession(sess *Session, refresh Digest, limit int) (revoked
 			return fmt.Errorf("user %q: %w", sess.UserID, ErrNotFound)
 		}
 		if limit > 0 {
-			live, err := liveSessions(tx, sess.UserID, sess.CreatedAt)
+			live, err := liveSessions(tx, sess.UserID, sess.KeyID, sess.CreatedAt)
 			if err != nil {
 				return err
 			}
@@ -134,19 +135,41 @@ func insertSession(tx *bbolt.Tx, sess *Session, refresh Digest) error {
 const sessionLimitReason = "session limit reached"
 
 // LiveSessions counts the user's sessions that are neither revoked nor past
-// their refresh expiry at now.
+// their refresh expiry at now, of every budget.
 func (s *Store) LiveSessions(userID string, now time.Time) (int, error) {
+	return s.countLive(userID, allBudgets, now)
+}
+
+// LiveSessionsLike counts the user's live sessions at now in the budget of
+// sessions opened with keyID ("" for logins): what the session limit
+// counts against a new one.
+func (s *Store) LiveSessionsLike(userID, keyID string, now time.Time) (int, error) {
+	return s.countLive(userID, keyID, now)
+}
+
+func (s *Store) countLive(userID, budget string, now time.Time) (int, error) {
 	n := 0
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		live, err := liveSessions(tx, userID, now)
+		live, err := liveSessions(tx, userID, budget, now)
 		n = len(live)
 		return err
 	})
 	return n, err
 }
 
-// liveSessions lists the user's live sessions at now, oldest first.
-func liveSessions(tx *bbolt.Tx, userID string, now time.Time) ([]*Session, error) {
+// Session budgets. A session limit counts a user's sessions per budget:
+// their logins (interactive sessions, browser ones included) share one, and
+// the quick_login sessions of each API key have one of their own. So a
+// restricted credential (a read-only key's quick_login) can never end a
+// less restricted session of its owner, nor another key's.
+//
+// allBudgets, never a key ID (ids have no '*'), selects every budget.
+const allBudgets = "*"
+
+// liveSessions lists the user's live sessions at now in budget (the key
+// ID sessions were opened with, "" for logins, or allBudgets), oldest
+// first.
+func liveSessions(tx *bbolt.Tx, userID, budget string, now time.Time) ([]*Session, error) {
 	sessions := tx.Bucket(bucketSessions)
 	var live []*Session
 	for _, sid := range childIDs(tx.Bucket(bucketSessionsByUser), userID) {
@@ -157,6 +180,9 @@ func liveSessions(tx *bbolt.Tx, userID string, now time.Time) ([]*Session, error
 		}
 		if err != nil {
 			return nil, err
+		}
+		if budget != allBudgets && sess.KeyID != budget {
+			continue
 		}
 		if !sess.Revoked && now.Before(sess.ExpiresAt) {
 			live = append(live, sess)

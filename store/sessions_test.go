@@ -247,3 +247,58 @@ func TestCreateSessionLimit(t *testing.T) {
 		t.Errorf("live after expiry: %d (%v), want 0", n, err)
 	}
 }
+
+// The limit counts per budget: logins share one, each key's quick_login
+// sessions have their own. So ten quick_logins with a read-only key end
+// only that key's older sessions, never the owner's login nor another
+// key's sessions.
+func TestSessionLimitPerBudget(t *testing.T) {
+	s := openTest(t)
+	u := mustUser(t, s, "budget")
+	base := time.Now().UTC()
+	at := func(i int) time.Time { return base.Add(time.Duration(i) * time.Second) }
+	open := func(i int, keyID string, perms Permission) *Session {
+		t.Helper()
+		sess := &Session{UserID: u.ID, CreatedAt: at(i), ExpiresAt: base.Add(time.Hour), KeyID: keyID, Permissions: perms}
+		if _, err := s.CreateSession(sess, newDigest(t), 2); err != nil {
+			t.Fatal(err)
+		}
+		return sess
+	}
+	login := open(0, "", 0)
+	other := open(1, "key_other", PermAll)
+	var quick []*Session
+	for i := range 10 {
+		quick = append(quick, open(2+i, "key_read", PermRead))
+	}
+	for _, sess := range []*Session{login, other, quick[8], quick[9]} {
+		if got, err := s.SessionByID(sess.ID); err != nil || got.Revoked {
+			t.Errorf("session %s (key %q): %+v %v, want live", sess.ID, sess.KeyID, got, err)
+		}
+	}
+	for _, sess := range quick[:8] {
+		if got, _ := s.SessionByID(sess.ID); !got.Revoked {
+			t.Errorf("quick session %s survived its own budget's limit", sess.ID)
+		}
+	}
+	for _, c := range []struct {
+		keyID string
+		want  int
+	}{{"", 1}, {"key_other", 1}, {"key_read", 2}} {
+		if n, err := s.LiveSessionsLike(u.ID, c.keyID, at(20)); err != nil || n != c.want {
+			t.Errorf("live sessions of budget %q: %d (%v), want %d", c.keyID, n, err, c.want)
+		}
+	}
+	if n, _ := s.LiveSessions(u.ID, at(20)); n != 4 {
+		t.Errorf("live sessions of every budget: %d, want 4", n)
+	}
+	// A new login makes room among logins only.
+	open(30, "", 0)
+	open(31, "", 0)
+	if got, _ := s.SessionByID(login.ID); !got.Revoked {
+		t.Error("the oldest login survived the login budget's limit")
+	}
+	if got, _ := s.SessionByID(other.ID); got.Revoked {
+		t.Error("a login ended a key's session")
+	}
+}

@@ -41,8 +41,8 @@ var (
 var (
 	bucketMeta             = []byte("meta")
 	bucketUsers            = []byte("users")              // user ID → JSON User
-	bucketUsersByName      = []byte("users_by_name")      // lowercased username → user ID
-	bucketUsersByEmail     = []byte("users_by_email")     // lowercased email → user ID
+	bucketUsersByName      = []byte("users_by_name")      // login key of the username (logins.go) → user ID
+	bucketUsersByEmail     = []byte("users_by_email")     // login key of the email → user ID
 	bucketKeys             = []byte("keys")               // key ID → JSON APIKey
 	bucketKeysByDigest     = []byte("keys_by_digest")     // 32-byte key digest → key ID
 	bucketKeysByOwner      = []byte("keys_by_owner")      // userID "/" keyID → empty
@@ -76,6 +76,7 @@ var (
 // Append here, never reorder or remove.
 var migrations = []func(tx *bbolt.Tx) error{
 	0: func(*bbolt.Tx) error { return nil }, // 0 → 1: a new file, buckets only
+	1: reindexLogins,                        // 1 → 2: login keys by PRECIS, not strings.ToLower (logins.go)
 }
 
 // schemaVersion is the layout this build writes.

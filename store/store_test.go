@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -156,8 +157,8 @@ func TestSchemaVersionStamped(t *testing.T) {
 	}
 	defer db.Close()
 	err = db.View(func(tx *bbolt.Tx) error {
-		if v := string(tx.Bucket(bucketMeta).Get(keySchemaVersion)); v != "1" {
-			t.Errorf("schema_version = %q, want 1", v)
+		if v, want := string(tx.Bucket(bucketMeta).Get(keySchemaVersion)), strconv.Itoa(len(migrations)); v != want {
+			t.Errorf("schema_version = %q, want %s", v, want)
 		}
 		for _, name := range allBuckets {
 			if tx.Bucket(name) == nil {

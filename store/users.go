@@ -6,21 +6,16 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"go.etcd.io/bbolt"
 )
 
 // A username or an email is a login identifier (UserByLogin takes either),
 // so both share one namespace: no login may name two users, whichever index
-// it sits in. Matching is case-insensitive by strings.ToLower.
+// it sits in. What a login may be, and the key it is compared under, is in
+// logins.go.
 
-const (
-	maxUsernameLen = 128 // characters
-	maxEmailLen    = 254 // characters, RFC 5321's path limit
-	maxIDLen       = 128 // bytes
-)
+const maxIDLen = 128 // bytes
 
 // CreateUser stores a new user. It fills u.ID (when empty), u.V, and
 // u.CreatedAt/u.UpdatedAt (when zero). The username, and the email when set,
@@ -59,7 +54,7 @@ func prepareUser(u *User) error {
 	if err := validateID("user id", u.ID); err != nil {
 		return err
 	}
-	if err := validateUser(u); err != nil {
+	if err := validateUser(u, nil); err != nil {
 		return err
 	}
 	u.V = recordVersion
@@ -106,13 +101,19 @@ func (s *Store) UserByID(id string) (*User, error) {
 	return u, nil
 }
 
-// UserByLogin returns the user whose username or email is login, ignoring
-// case. It is not cached: the value is the caller's own copy.
+// UserByLogin returns the user whose username or email is login, compared
+// as NormalizeLogin does (case, width and normalisation ignored). A login
+// that cannot be normalised names no one: ErrNotFound like any unknown
+// login, so a caller learns nothing more. It is not cached: the value is
+// the caller's own copy.
 func (s *Store) UserByLogin(login string) (*User, error) {
-	key := []byte(strings.ToLower(login))
+	key, err := NormalizeLogin(login)
+	if err != nil {
+		return nil, ErrNotFound
+	}
 	u := new(User)
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		id := loginOwner(tx, key)
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		id := loginOwner(tx, []byte(key))
 		if id == nil {
 			return ErrNotFound
 		}
@@ -146,7 +147,7 @@ func (s *Store) UpdateUser(id string, fn func(u *User) error) (*User, error) {
 		u.ID, u.CreatedAt = old.ID, old.CreatedAt
 		u.V = recordVersion
 		u.UpdatedAt = utcNow()
-		if err := validateUser(u); err != nil {
+		if err := validateUser(u, old); err != nil {
 			return err
 		}
 		if err := claimLogins(tx, u, old); err != nil {
@@ -219,89 +220,92 @@ func (s *Store) ListUsers() ([]*User, error) {
 	return list, nil
 }
 
-// loginOwner returns the ID of the user a lowercased login names, as a
-// username first, then as an email; nil if none.
-func loginOwner(tx *bbolt.Tx, login []byte) []byte {
-	if len(login) == 0 {
+// loginOwner returns the ID of the user a login key names, as a username
+// first, then as an email; nil if none.
+func loginOwner(tx *bbolt.Tx, key []byte) []byte {
+	if len(key) == 0 {
 		return nil
 	}
-	if id := tx.Bucket(bucketUsersByName).Get(login); id != nil {
+	if id := tx.Bucket(bucketUsersByName).Get(key); id != nil {
 		return id
 	}
-	return tx.Bucket(bucketUsersByEmail).Get(login)
+	return tx.Bucket(bucketUsersByEmail).Get(key)
+}
+
+// loginTaken reports whether a login key names a user other than id, in
+// either index: one namespace.
+func loginTaken(tx *bbolt.Tx, key []byte, id string) bool {
+	for _, index := range [][]byte{bucketUsersByName, bucketUsersByEmail} {
+		if owner := tx.Bucket(index).Get(key); owner != nil && string(owner) != id {
+			return true
+		}
+	}
+	return false
 }
 
 // claimLogins moves the login indexes from old's username/email to u's.
 // Either may be nil: create (old nil) or delete (u nil). A login already
-// naming another user is ErrExists.
+// naming another user is ErrExists. A login left as it was keeps its entry
+// as it is: an old record's login indexed under a legacy key, or left
+// unindexed by a migration's collision, is not re-claimed.
 func claimLogins(tx *bbolt.Tx, u, old *User) error {
-	byName, byEmail := tx.Bucket(bucketUsersByName), tx.Bucket(bucketUsersByEmail)
-	var newName, newEmail, oldName, oldEmail string
 	var id string
+	var newLogins, oldLogins [2]string // username, email
 	if u != nil {
 		id = u.ID
-		newName, newEmail = strings.ToLower(u.Username), strings.ToLower(u.Email)
+		newLogins = [2]string{u.Username, u.Email}
 	}
 	if old != nil {
 		id = old.ID
-		oldName, oldEmail = strings.ToLower(old.Username), strings.ToLower(old.Email)
+		oldLogins = [2]string{old.Username, old.Email}
 	}
-	for _, login := range []string{newName, newEmail} {
-		if login == "" {
+	indexes := [2]*bbolt.Bucket{tx.Bucket(bucketUsersByName), tx.Bucket(bucketUsersByEmail)}
+	for i := range newLogins {
+		if newLogins[i] == oldLogins[i] || newLogins[i] == "" {
 			continue
 		}
-		if owner := loginOwner(tx, []byte(login)); owner != nil && string(owner) != id {
-			return fmt.Errorf("login %q: %w", login, ErrExists)
+		if key := indexKey(newLogins[i]); loginTaken(tx, []byte(key), id) {
+			return fmt.Errorf("login %q: %w", newLogins[i], ErrExists)
 		}
 	}
-	if oldName != "" && oldName != newName {
-		if err := byName.Delete([]byte(oldName)); err != nil {
-			return err
+	for i, index := range indexes {
+		if newLogins[i] == oldLogins[i] {
+			continue
 		}
-	}
-	if oldEmail != "" && oldEmail != newEmail {
-		if err := byEmail.Delete([]byte(oldEmail)); err != nil {
-			return err
+		// Only our own entry goes: after a migration's collision the key
+		// may be another user's.
+		if oldKey := []byte(indexKey(oldLogins[i])); len(oldKey) > 0 && string(index.Get(oldKey)) == id {
+			if err := index.Delete(oldKey); err != nil {
+				return err
+			}
 		}
-	}
-	if newName != "" {
-		if err := byName.Put([]byte(newName), []byte(id)); err != nil {
-			return err
-		}
-	}
-	if newEmail != "" {
-		if err := byEmail.Put([]byte(newEmail), []byte(id)); err != nil {
-			return err
+		if newKey := []byte(indexKey(newLogins[i])); len(newKey) > 0 {
+			if err := index.Put(newKey, []byte(id)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// validateUser checks what the indexes and logins depend on.
-func validateUser(u *User) error {
-	if err := validateLogin("username", u.Username, maxUsernameLen); err != nil {
-		return err
-	}
-	if u.Email != "" {
-		return validateLogin("email", u.Email, maxEmailLen)
-	}
-	return nil
-}
-
-// validateLogin: 1..max characters of valid UTF-8, no whitespace, no control
-// characters (they make logins that look alike and break log lines).
-func validateLogin(what, s string, max int) error {
-	n := utf8.RuneCountInString(s)
-	if n == 0 || n > max {
-		return fmt.Errorf("%w: %s must be 1 to %d characters", ErrInvalid, what, max)
-	}
-	if !utf8.ValidString(s) {
-		return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalid, what)
-	}
-	for _, r := range s {
-		if unicode.IsSpace(r) || unicode.IsControl(r) {
-			return fmt.Errorf("%w: %s must not contain whitespace or control characters", ErrInvalid, what)
+// validateUser checks the logins of u and replaces them by their stored
+// forms (validateUsername, validateEmail). On an update (old not nil) a
+// login left unchanged is not checked again: a record stored under older
+// rules can still be edited (disabled, given roles) before it is renamed.
+func validateUser(u, old *User) error {
+	if old == nil || u.Username != old.Username {
+		name, err := validateUsername(u.Username)
+		if err != nil {
+			return err
 		}
+		u.Username = name
+	}
+	if u.Email != "" && (old == nil || u.Email != old.Email) {
+		email, err := validateEmail(u.Email)
+		if err != nil {
+			return err
+		}
+		u.Email = email
 	}
 	return nil
 }
