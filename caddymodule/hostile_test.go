@@ -227,3 +227,54 @@ func TestConnectionCannotDropIdentity(t *testing.T) {
 		t.Errorf("Upgrade %q reached the upstream", v)
 	}
 }
+
+// Through the handler: a restricted key's `_method` parameters are checked
+// like the override headers, and the upstream still gets the body as sent.
+func TestMethodParamsThroughHandler(t *testing.T) {
+	g := newGateway(t, nil)
+	g.addUser("max", "max: password one")
+	create := g.addKey("max", "create")
+	all := g.addKey("max", "all")
+	form := func(key, target, body string) *http.Request {
+		r := httptest.NewRequest("POST", target, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("X-Api-Key", key)
+		return r
+	}
+	expectRefused(t, g, g.do(form(create.Key, "/app/x?_method=DELETE", "")), 403, "insufficient_scope")
+	expectRefused(t, g, g.do(form(create.Key, "/app/x", "a=1&_method=DELETE")), 403, "insufficient_scope")
+	expectRefused(t, g, g.do(form(create.Key, "/app/x", "a=1&%5Fmethod=put")), 403, "insufficient_scope")
+
+	var got []byte
+	g.next = func(r *http.Request) { got, _ = io.ReadAll(r.Body) }
+	if w := g.do(form(create.Key, "/app/x", "a=1&_method=POST&b=2")); w.Code != 200 || string(got) != "a=1&_method=POST&b=2" {
+		t.Errorf("_method=POST with a create key: %d, upstream body %q", w.Code, got)
+	}
+	// A key with every permission is not restricted by methods at all.
+	if w := g.do(form(all.Key, "/app/x", "_method=DELETE")); w.Code != 200 || string(got) != "_method=DELETE" {
+		t.Errorf("_method=DELETE with an all-permissions key: %d, upstream body %q", w.Code, got)
+	}
+}
+
+// Every plentymarkets route refuses a JSON member given twice: we would
+// read the last, a proxy or WAF in front of us the first.
+func TestPlentymarketsRefusesDuplicateMembers(t *testing.T) {
+	g := newGateway(t, nil)
+	g.addUser("dup", "pw-dup-1234")
+	tok := g.login("dup", "pw-dup-1234").AccessToken
+	for _, c := range []struct{ path, body string }{
+		{"/rest/login", `{"username":"nobody","username":"dup","password":"pw-dup-1234"}`},
+		{"/rest/login", `{"username":"dup","password":"x","password":"pw-dup-1234"}`},
+		{"/rest/login/refresh", `{"refresh_token":"a","refresh_token":"b"}`},
+		{"/rest/quick_login", `{"client_id":"a","client_id":"b","client_secret":"c"}`},
+		{"/rest/check_password", `{"password":"x","password":"pw-dup-1234"}`},
+		{"/rest/check_pin", `{"pin":"1","pin":"2"}`},
+	} {
+		r := jsonRequest("POST", c.path, c.body)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		if c.path == "/rest/login" || c.path == "/rest/quick_login" || c.path == "/rest/login/refresh" {
+			r.Header.Del("Authorization")
+		}
+		expectRefused(t, g, g.do(r), 400, "invalid_request")
+	}
+}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/authgate/authgate/store"
 )
 
 func TestLockoutTracker(t *testing.T) {
@@ -289,5 +291,32 @@ func TestUnknownAndKnownUsersFailAlike(t *testing.T) {
 		if want := []int{401, 401, 429}[i]; known.status != want {
 			t.Errorf("%s: status %d, want %d", step, known.status, want)
 		}
+	}
+}
+
+// An unknown user costs exactly the hash a known user's wrong password
+// costs: without the dummy hash, response time would tell them apart. The
+// same for a PIN check on a user who has no PIN.
+func TestUnknownUserCostsOneHash(t *testing.T) {
+	g := newGateway(t, nil)
+	g.addUser("tim", "pw-tim-1234")
+	tok := g.login("tim", "pw-tim-1234").AccessToken
+	hashes := func(r *http.Request, status int) uint64 {
+		t.Helper()
+		before, _ := store.HashStats()
+		if w := g.do(r); w.Code != status {
+			t.Fatalf("status %d, want %d: %s", w.Code, status, w.Body)
+		}
+		after, _ := store.HashStats()
+		return after - before
+	}
+	known := hashes(jsonRequest("POST", "/rest/login", `{"username":"tim","password":"wrong"}`), 401)
+	unknown := hashes(jsonRequest("POST", "/rest/login", `{"username":"nobody-at-all","password":"wrong"}`), 401)
+	unusable := hashes(jsonRequest("POST", "/rest/login", `{"username":"nob\u200body","password":"wrong"}`), 401)
+	r := jsonRequest("POST", "/rest/check_pin", `{"pin":"1234"}`)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	noPIN := hashes(r, 401)
+	if known != 1 || unknown != 1 || unusable != 1 || noPIN != 1 {
+		t.Errorf("hashes: known user %d, unknown %d, un-normalisable %d, no PIN %d; want 1 each", known, unknown, unusable, noPIN)
 	}
 }

@@ -158,7 +158,7 @@ func TestHotBackupAndRestore(t *testing.T) {
 	// them, until the backups are done.
 	var stop atomic.Bool
 	var wg sync.WaitGroup
-	var written atomic.Int64
+	var written, usersCreated atomic.Int64 // user+key pairs done; users acknowledged
 	for w := range 2 {
 		wg.Add(1)
 		go func() {
@@ -184,9 +184,17 @@ func TestHotBackupAndRestore(t *testing.T) {
 				kreq, _ := http.NewRequest("POST", admin+"/authgate/keys", strings.NewReader(fmt.Sprintf(`{"user":%q,"name":"k"}`, name)))
 				kreq.Header.Set("Content-Type", "application/json")
 				kreq.Header.Set("Origin", admin)
-				if kresp, err := client.Do(kreq); err == nil {
-					_, _ = io.Copy(io.Discard, kresp.Body)
-					kresp.Body.Close()
+				usersCreated.Add(1)
+				kresp, err := client.Do(kreq)
+				if err != nil {
+					t.Errorf("admin POST keys: %v", err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, kresp.Body)
+				kresp.Body.Close()
+				if kresp.StatusCode != http.StatusCreated {
+					t.Errorf("admin POST keys for %s: HTTP %d", name, kresp.StatusCode)
+					return
 				}
 				written.Add(1)
 			}
@@ -194,14 +202,27 @@ func TestHotBackupAndRestore(t *testing.T) {
 	}
 
 	var backups []string
+	overlapped := 0
 	for i := range 3 {
 		time.Sleep(150 * time.Millisecond)
 		path := filepath.Join(g.Dir, fmt.Sprintf("backup-%d.db", i))
+		before := usersCreated.Load()
 		out := g.LiveCLI(t, "", "backup", path, "--json")
+		after := usersCreated.Load()
 		var counts store.Counts
 		if err := json.Unmarshal([]byte(out), &counts); err != nil || counts.Users < 1 || counts.SigningKeys < 1 {
 			t.Fatalf("backup %d: %q (%v)", i, out, err)
 		}
+		// A point in time between the two readings: every user acknowledged
+		// before the backup began is in it; at most the two in flight
+		// beyond those acknowledged by its end.
+		if n := int64(counts.Users) - 1; n < before || n > after+2 {
+			t.Errorf("backup %d holds %d written users, want between %d (acknowledged before it) and %d", i, n, before, after+2)
+		}
+		if after > before {
+			overlapped++
+		}
+		t.Logf("backup %d: %d users, taken while %d more were written", i, counts.Users, after-before)
 		info, err := os.Stat(path)
 		if err != nil || info.Mode().Perm() != 0o600 {
 			t.Errorf("backup file: %v, mode %v, want 0600", err, info.Mode().Perm())
@@ -211,6 +232,9 @@ func TestHotBackupAndRestore(t *testing.T) {
 	stop.Store(true)
 	wg.Wait()
 	t.Logf("%d users written while 3 backups were taken", written.Load())
+	if overlapped < 2 {
+		t.Errorf("only %d of 3 backups ran while writes were acknowledged: the test did not show hot backups", overlapped)
+	}
 
 	// Each copy checks out on its own (independently of the CLI's check).
 	for _, path := range backups {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -151,7 +152,6 @@ func newUpstream(t *testing.T) *Upstream {
 	return u
 }
 
-
 // ---------------------------------------------------------------------------
 // The gateway: the built binary, run in its own temp dirs.
 
@@ -203,7 +203,38 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// newGateway prepares (but does not start) a gateway in front of up.
+// stablePort finds a free loopback port below the kernel's ephemeral range
+// (from which outgoing connections take their local ports), or falls back
+// to freePort if that range leaves no room.
+func stablePort(t *testing.T) int {
+	t.Helper()
+	lo := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				lo = n
+			}
+		}
+	}
+	const from = 10000
+	if lo-from < 1000 {
+		return freePort(t)
+	}
+	for range 100 {
+		p := from + rand.IntN(lo-from)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err == nil {
+			l.Close()
+			return p
+		}
+	}
+	return freePort(t)
+}
+
+// newGateway prepares (but does not start) a gateway in front of up. Its
+// ports are stable ones, so a test that stops and starts it again (a
+// restart, a kill -9, a restore) binds them again without racing the
+// outgoing connections of parallel tests for them.
 func newGateway(t *testing.T, up *Upstream) *Gateway {
 	t.Helper()
 	dir := t.TempDir()
@@ -211,13 +242,13 @@ func newGateway(t *testing.T, up *Upstream) *Gateway {
 		t:         t,
 		Dir:       dir,
 		DB:        filepath.Join(dir, "authgate.db"),
-		SitePort:  freePort(t),
-		AdminPort: freePort(t),
+		SitePort:  stablePort(t),
+		AdminPort: stablePort(t),
 		Up:        up,
 		out:       &lockedBuffer{},
 	}
 	for g.AdminPort == g.SitePort {
-		g.AdminPort = freePort(t)
+		g.AdminPort = stablePort(t)
 	}
 	home, data, conf := filepath.Join(dir, "home"), filepath.Join(dir, "xdg-data"), filepath.Join(dir, "xdg-config")
 	for _, d := range []string{home, data, conf} {

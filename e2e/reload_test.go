@@ -48,9 +48,8 @@ func TestReloadKeepsServing(t *testing.T) {
 
 	const (
 		workers  = 4
-		loadFor  = 6 * time.Second
 		reloads  = 6
-		interval = loadFor / (reloads + 1)
+		interval = 6 * time.Second / (reloads + 1)
 	)
 	var (
 		okCount, failed atomic.Int64
@@ -60,7 +59,10 @@ func TestReloadKeepsServing(t *testing.T) {
 	)
 	// Read before the workers start: their first 200s must count.
 	warm := up.loadHits.Load()
-	stopAt := time.Now().Add(loadFor)
+	// The load runs until the last reload is done and a moment more, so
+	// every reload happens under it however long the reloads take.
+	var stop atomic.Bool
+	loadStart := time.Now()
 	for w := range workers {
 		wg.Add(1)
 		go func() {
@@ -70,7 +72,7 @@ func TestReloadKeepsServing(t *testing.T) {
 				Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 2},
 			}
 			defer client.CloseIdleConnections()
-			for i := 0; time.Now().Before(stopAt); i++ {
+			for i := 0; !stop.Load(); i++ {
 				method, h := "bearer", bearer(tok.Access)
 				if i%2 == 1 {
 					method, h = "key", apiKey(key.Key)
@@ -114,18 +116,25 @@ func TestReloadKeepsServing(t *testing.T) {
 		t.Logf("reload #%d to %s took %s", i+1, cfgName(cfg), took.Round(time.Millisecond))
 		wantOther(t, cfg)
 	}
+	// Requests must still succeed after the last reload, under the load.
+	afterLast := okCount.Load()
+	time.Sleep(interval / 2)
+	if okCount.Load() == afterLast {
+		t.Errorf("no request succeeded after the last reload while the load still ran")
+	}
+	stop.Store(true)
 
 	waitDone := make(chan struct{})
 	go func() { wg.Wait(); close(waitDone) }()
 	select {
 	case <-waitDone:
-	case <-time.After(loadFor + 15*time.Second):
-		t.Fatalf("load workers did not finish within %s", loadFor+15*time.Second)
+	case <-time.After(15 * time.Second):
+		t.Fatalf("load workers did not finish within 15s of the last reload")
 	}
 
 	ok, bad := okCount.Load(), failed.Load()
 	t.Logf("load: %d workers for %s with %d/%d reloads in %s: %d ok, %d failed; closed by a reload before the server read them, resent once: %s",
-		workers, loadFor, done, reloads, time.Since(reloadStart).Round(time.Millisecond), ok, bad, drops.String())
+		workers, time.Since(loadStart).Round(time.Millisecond), done, reloads, time.Since(reloadStart).Round(time.Millisecond), ok, bad, drops.String())
 	if hits := up.loadHits.Load() - warm; hits != ok {
 		t.Errorf("the upstream received %d load requests, but %d got a 200: every 200 must come from the upstream, and no refused request may reach it", hits, ok)
 	}

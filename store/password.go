@@ -64,11 +64,33 @@ func SetHashConcurrency(n int) {
 	hashSlots.Store(&ch)
 }
 
-// acquireHashSlot blocks for a slot and returns the function that frees it.
+// hashesDone counts hashes computed (argon2id and bcrypt, verified or
+// made); hashWaiting counts callers waiting for a slot now. They show the
+// hashing work that login flows do: that an unknown user costs one hash
+// like a known one (the tests prove it with them), and how long the queue
+// behind the bound is.
+var (
+	hashesDone  atomic.Uint64
+	hashWaiting atomic.Int64
+)
+
+// HashStats reports how many password hashes were computed since the
+// process started, and how many callers are waiting for a hash slot now.
+func HashStats() (computed uint64, waiting int64) {
+	return hashesDone.Load(), hashWaiting.Load()
+}
+
+// acquireHashSlot blocks for a slot and returns the function that frees it
+// and counts the hash done.
 func acquireHashSlot() (release func()) {
 	ch := *hashSlots.Load()
+	hashWaiting.Add(1)
 	ch <- struct{}{}
-	return func() { <-ch }
+	hashWaiting.Add(-1)
+	return func() {
+		hashesDone.Add(1)
+		<-ch
+	}
 }
 
 // HashSecret returns the argon2id PHC string of secret (a password or PIN)

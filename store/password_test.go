@@ -85,14 +85,28 @@ func TestVerifyRefusesBadHashes(t *testing.T) {
 	}
 }
 
+// VerifyDummy must cost what one real check costs, or response time would
+// tell unknown users apart: one argon2id hash with the default parameters,
+// counted like a real VerifySecret's.
 func TestDummyHashIsRealWork(t *testing.T) {
-	// If the fixed hash stopped parsing, VerifyDummy would return at once
-	// and response time would tell unknown users apart.
 	p, _, _, err := parseArgon(dummyHash)
 	if err != nil || p != defaultArgon {
 		t.Fatalf("dummy hash: %+v, %v", p, err)
 	}
-	VerifyDummy("anything")
+	real, err := HashSecret("a real password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := HashStats()
+	if ok, _, err := VerifySecret(real, "a wrong password"); ok || err != nil {
+		t.Fatalf("VerifySecret of a wrong password: %v %v", ok, err)
+	}
+	afterReal, _ := HashStats()
+	VerifyDummy("a wrong password")
+	afterDummy, _ := HashStats()
+	if afterReal-before != 1 || afterDummy-afterReal != 1 {
+		t.Fatalf("hashes computed: %d by a real check, %d by VerifyDummy; want 1 each", afterReal-before, afterDummy-afterReal)
+	}
 }
 
 func TestHashConcurrencyIsBounded(t *testing.T) {

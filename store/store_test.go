@@ -192,3 +192,24 @@ func TestWriteBackup(t *testing.T) {
 		t.Errorf("Path() = %q", c.Path())
 	}
 }
+
+// A write that returned has been fsynced (SECURITY.md: a 200 means it is on
+// disk): the file is opened with bbolt's syncs on, and nothing turns them
+// off later. kill -9 (e2e TestCrashKeepsAcknowledgedWrites) cannot tell a
+// synced write from one in the page cache; this pins the options that do.
+func TestWritesAreSynced(t *testing.T) {
+	s := openTest(t)
+	check := func(when string) {
+		t.Helper()
+		if s.db.NoSync || s.db.NoGrowSync {
+			t.Errorf("%s: NoSync %v, NoGrowSync %v: writes would return before they are on disk", when, s.db.NoSync, s.db.NoGrowSync)
+		}
+		if s.db.IsReadOnly() {
+			t.Errorf("%s: opened read-only", when)
+		}
+	}
+	check("after Open")
+	mustUser(t, s, "synced")
+	mustSession(t, s, mustUser(t, s, "synced2").ID)
+	check("after writes")
+}
