@@ -2,14 +2,12 @@ package caddymodule
 
 import (
 	"net/http"
-	"path"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"golang.org/x/text/unicode/norm"
+
+	"github.com/authgate/authgate/internal/httpx"
 )
 
 // allowList decides which paths pass without a credential: the `allow`
@@ -75,7 +73,7 @@ func (a *allowList) allows(r *http.Request) bool {
 	if a.filter && isASCII(p) && !a.anyPrefix(p) {
 		return false
 	}
-	if !canonicalPath(p) {
+	if !httpx.CanonicalPath(p) {
 		return false
 	}
 	if raw := r.URL.RawPath; raw != "" && containsFold(raw, "%2f", "%5c", "%2e") {
@@ -99,61 +97,6 @@ func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {
 			return false
-		}
-	}
-	return true
-}
-
-// canonicalPath reports whether p is already clean (a trailing slash
-// allowed) and every upstream reads it the same way we do:
-//   - no backslash, and no '%' once decoded (%252e is a dot to an upstream
-//     that decodes twice);
-//   - valid UTF-8 (an overlong form such as %c0%ae is a dot to some decoders);
-//   - no ';' (Tomcat, Jetty and Spring strip "path parameters", so
-//     /public/..;/secret is /secret to them: Shiro CVE-2020-1957);
-//   - no control character (NUL ends the path for C-based servers);
-//   - no non-ASCII rune but letters, digits and marks whose compatibility
-//     form holds no ASCII punctuation: fullwidth dots and slashes, U+2024
-//     ONE DOT LEADER and the like normalise to '.' or '/' in upstreams that
-//     apply NFKC or Windows "best fit" mappings.
-func canonicalPath(p string) bool {
-	if p == "" || !utf8.ValidString(p) {
-		return false
-	}
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		if c < 0x20 || c == 0x7f || c == '\\' || c == '%' || c == ';' {
-			return false
-		}
-		if c >= 0x80 {
-			if !plainNonASCII(p[i:]) {
-				return false
-			}
-			break // plainNonASCII checked the rest
-		}
-	}
-	clean := path.Clean(p)
-	return p == clean || p == clean+"/"
-}
-
-// plainNonASCII reports whether every non-ASCII rune of s is a letter,
-// digit or mark that no normalisation turns into ASCII punctuation. The
-// ASCII bytes of s were or will be checked by canonicalPath.
-func plainNonASCII(s string) bool {
-	for _, r := range s {
-		if r < utf8.RuneSelf {
-			if r < 0x20 || r == 0x7f || r == '\\' || r == '%' || r == ';' {
-				return false
-			}
-			continue
-		}
-		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.IsMark(r) {
-			return false
-		}
-		for _, n := range norm.NFKC.String(string(r)) {
-			if n < utf8.RuneSelf && !('a' <= n && n <= 'z' || 'A' <= n && n <= 'Z' || '0' <= n && n <= '9') {
-				return false
-			}
 		}
 	}
 	return true

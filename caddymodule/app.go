@@ -8,15 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/dgraph-io/ristretto/v2"
 	"go.uber.org/zap"
 
+	"github.com/authgate/authgate/internal/auth"
 	"github.com/authgate/authgate/store"
-	"github.com/authgate/authgate/tokens"
+	"github.com/authgate/authgate/store/bbolt"
 )
 
 func init() {
@@ -60,23 +59,15 @@ type App struct {
 	// verified tokens, users (and the lockout counters). Default 100000.
 	CacheEntries int64 `json:"cache_entries,omitempty"`
 
-	store     *store.Store
+	store     store.Store
 	storePath string // set once we hold a reference in the pool
-	lockout   lockouts
-	// issuer signs and verifies access tokens; swapped whole when the
-	// signing keys change (rotation, pruning).
-	issuer *atomic.Pointer[tokens.Issuer]
-	// Verified credentials, by their digest's Slot. Two caches so that no
-	// string of one kind can ever find a principal of the other. Only
-	// credentials that verified are ever added. Principals are held by
-	// value: see principal.
-	bearers *ristretto.Cache[uint64, principal]
-	keys    *ristretto.Cache[uint64, principal]
+	lockouts  *auth.Lockouts
+	// svc is this config's authgate: the decision caches, the issuer, the
+	// upkeep. A reload builds a new one on the same store and lockouts.
+	svc     *auth.Service
 	logger  *zap.Logger
-	now     func() time.Time
-	usage   *keyUsage
-	upkeep  *maintainer
-	started bool // Start ran: servers may have used the caches
+	now     func() time.Time // the clock; tests swap it
+	started bool             // Start ran: servers may have used the caches
 }
 
 // CaddyModule returns the Caddy module information.
@@ -96,18 +87,16 @@ var stores = caddy.NewUsagePool()
 // sharedStore is what the pool holds per file: the open store and the
 // login-failure counters of its accounts, so that a reload keeps both.
 type sharedStore struct {
-	*store.Store
-	lockout lockouts
+	*bbolt.Store
+	lockouts *auth.Lockouts
 }
 
 func (s sharedStore) Destruct() error { return s.Close() }
 
-// Provision opens (or shares) the store, makes sure a signing key exists and
-// builds the token issuer.
+// Provision opens (or shares) the store and builds the service on it,
+// which makes sure a signing key exists and builds the token issuer.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
-	a.usage = new(keyUsage)
-	a.issuer = new(atomic.Pointer[tokens.Issuer])
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -121,11 +110,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("authgate: db path %q: %v", a.DB, err)
 	}
 	val, _, err := stores.LoadOrNew(path, func() (caddy.Destructor, error) {
-		st, err := store.Open(path, store.Options{CacheEntries: a.CacheEntries})
+		st, err := bbolt.Open(path, bbolt.Options{CacheEntries: a.CacheEntries})
 		if err != nil {
 			return nil, err
 		}
-		return sharedStore{Store: st, lockout: newLockouts(int(a.CacheEntries))}, nil
+		return sharedStore{Store: st, lockouts: auth.NewLockouts(int(a.CacheEntries))}, nil
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
@@ -135,32 +124,23 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.storePath = path
 	shared := val.(sharedStore)
-	a.store, a.lockout = shared.Store, shared.lockout
+	a.store, a.lockouts = shared.Store, shared.lockouts
 
-	if err := a.loadIssuer(); err != nil {
-		return err
-	}
-
-	if a.bearers, err = newPrincipalCache(a.CacheEntries); err != nil {
-		return err
-	}
-	if a.keys, err = newPrincipalCache(a.CacheEntries); err != nil {
-		return err
-	}
-	return nil
+	a.svc, err = auth.New(a.store, a.serviceConfig(), a.lockouts, a.logger.Sugar())
+	return err
 }
 
-func newPrincipalCache(entries int64) (*ristretto.Cache[uint64, principal], error) {
-	c, err := ristretto.NewCache(&ristretto.Config[uint64, principal]{
-		NumCounters:        10 * entries,
-		MaxCost:            entries,
-		BufferItems:        64,
-		IgnoreInternalCost: true,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("authgate: credential cache: %v", err)
+// serviceConfig is the service's share of the configuration.
+func (a *App) serviceConfig() auth.Config {
+	return auth.Config{
+		Issuer: a.Issuer, Audience: a.Audience,
+		AccessTTL: time.Duration(a.AccessTTL), RefreshTTL: time.Duration(a.RefreshTTL),
+		SigningAlg:      a.SigningAlg,
+		LockoutAttempts: a.LockoutAttempts, LockoutDuration: time.Duration(a.LockoutDuration),
+		SessionLimit: a.SessionLimit, CacheEntries: a.CacheEntries,
+		// Read a.now on every call: tests swap the clock of a running app.
+		Now: func() time.Time { return a.now() },
 	}
-	return c, nil
 }
 
 func (a *App) applyDefaults() {
@@ -207,17 +187,17 @@ func (a *App) validate() error {
 }
 
 // Start begins the background upkeep (key lastUsed batches, pruning of
-// dead sessions). The store opened in Provision.
+// dead sessions and signing keys). The store opened in Provision.
 func (a *App) Start() error {
 	a.started = true
-	a.startMaintenance()
+	a.svc.Start()
 	return nil
 }
 
 // Stop ends the upkeep and writes the pending key uses; Cleanup releases
 // the store once no config uses it.
 func (a *App) Stop() error {
-	a.stopMaintenance()
+	a.svc.Stop()
 	return nil
 }
 
@@ -227,28 +207,22 @@ func (a *App) Stop() error {
 const retiredCacheLinger = 5 * time.Second
 
 // Cleanup releases this config's reference to the store and closes the
-// credential cache. Safe after a failed Provision.
+// service's caches. Safe after a failed Provision.
 func (a *App) Cleanup() error {
-	caches := []*ristretto.Cache[uint64, principal]{a.bearers, a.keys}
-	closeCaches := func() {
-		for _, c := range caches {
-			if c != nil {
-				c.Close()
-			}
+	if svc := a.svc; svc != nil {
+		if a.started && !caddy.Exiting() {
+			// A reload cleans the old config up as soon as its servers have
+			// begun their graceful shutdown, not once they have drained:
+			// requests they had already read still authenticate against
+			// these caches, and ristretto's Close races with a concurrent
+			// Set (a "send on closed channel" panic drops the request). Such
+			// a request authenticates within moments of the shutdown, so
+			// close them once it surely has. (On exit Caddy waits for its
+			// servers to drain before Cleanup: closing at once is safe.)
+			time.AfterFunc(retiredCacheLinger, svc.Close)
+		} else {
+			svc.Close()
 		}
-	}
-	if a.started && !caddy.Exiting() {
-		// A reload cleans the old config up as soon as its servers have
-		// begun their graceful shutdown, not once they have drained:
-		// requests they had already read still authenticate against these
-		// caches, and ristretto's Close races with a concurrent Set (a
-		// "send on closed channel" panic drops the request). Such a request
-		// authenticates within moments of the shutdown, so close them once
-		// it surely has. (On exit Caddy waits for its servers to drain
-		// before Cleanup: closing at once is safe.)
-		time.AfterFunc(retiredCacheLinger, closeCaches)
-	} else {
-		closeCaches()
 	}
 	if a.storePath != "" {
 		_, err := stores.Delete(a.storePath)

@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authgate/authgate/store"
 	"go.uber.org/zap"
+
+	"github.com/authgate/authgate/internal/admin"
+	"github.com/authgate/authgate/internal/dialect/babel"
+	"github.com/authgate/authgate/store"
 )
 
 // newBabelGateway mounts both dialects, as a real config would.
@@ -39,8 +42,8 @@ func babelRequest(method, route, body string, hdr ...string) *http.Request {
 	return r
 }
 
-func auth(token string) []string { return []string{"Authorization", "Bearer " + token} }
-func key(k string) []string      { return []string{"X-Api-Key", k} }
+func bearerHdr(token string) []string { return []string{"Authorization", "Bearer " + token} }
+func key(k string) []string           { return []string{"X-Api-Key", k} }
 
 // expectEnvelope asserts a Babel response: status, JSON and no-store
 // headers, and an envelope with success, code and a message. It returns the
@@ -139,14 +142,17 @@ func TestBabelClientWalk(t *testing.T) {
 	g.addSettings(t, v.ID)
 
 	token := g.babelLogin(t, "alice", "pw-alice-123")
-	u := g.babelUser(t, auth(token))
+	u := g.babelUser(t, bearerHdr(token))
 	if u["id"] != v.ID || u["userName"] != "alice" || u["email"] != "alice@example.com" {
 		t.Fatalf("user: %v", u)
 	}
 
 	u["firstName"] = "Alice"
 	u["settings"].([]any)[0].(map[string]any)["value"] = "dark"
-	m := expectEnvelope(t, g, g.do(postUser(u, auth(token))), 200, 0)
+	// Timestamps are shown to the millisecond: let one pass, or the update
+	// could carry the same updatedAt as the read.
+	time.Sleep(2 * time.Millisecond)
+	m := expectEnvelope(t, g, g.do(postUser(u, bearerHdr(token))), 200, 0)
 	updated := m["user"].(map[string]any)
 	if updated["firstName"] != "Alice" || updated["settings"].([]any)[0].(map[string]any)["value"] != "dark" {
 		t.Errorf("POST user answered %v", updated)
@@ -155,7 +161,7 @@ func TestBabelClientWalk(t *testing.T) {
 		t.Errorf("updatedAt did not move")
 	}
 
-	again := g.babelUser(t, auth(token))
+	again := g.babelUser(t, bearerHdr(token))
 	if again["firstName"] != "Alice" || again["settings"].([]any)[0].(map[string]any)["value"] != "dark" {
 		t.Errorf("GET after POST: %v", again)
 	}
@@ -163,9 +169,9 @@ func TestBabelClientWalk(t *testing.T) {
 		t.Errorf("GET differs from the POST answer:\n%v\n%v", again, updated)
 	}
 
-	expectEnvelope(t, g, g.do(babelRequest("POST", "/logout", `{}`, auth(token)...)), 200, 0)
-	w := g.do(babelRequest("GET", "/user", "", auth(token)...))
-	expectEnvelope(t, g, w, 401, babelInvalidToken)
+	expectEnvelope(t, g, g.do(babelRequest("POST", "/logout", `{}`, bearerHdr(token)...)), 200, 0)
+	w := g.do(babelRequest("GET", "/user", "", bearerHdr(token)...))
+	expectEnvelope(t, g, w, 401, babel.CodeInvalidToken)
 	if got := w.Header().Get("WWW-Authenticate"); got != `Bearer realm="authgate", error="invalid_token"` {
 		t.Errorf("WWW-Authenticate %q", got)
 	}
@@ -176,7 +182,7 @@ func TestBabelUserObject(t *testing.T) {
 	g := newBabelGateway(t)
 	v := g.addUser("bea", "pw-bea-1234", "staff")
 	g.addSettings(t, v.ID)
-	created, err := g.ops.createKey(createKeyRequest{User: "bea", Name: "ci", Permissions: "read,create", ClientSecret: true, Description: "build server"})
+	created, err := g.ops.CreateKey(admin.CreateKeyRequest{User: "bea", Name: "ci", Permissions: "read,create", ClientSecret: true, Description: "build server"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,10 +264,10 @@ func TestBabelUserObject(t *testing.T) {
 // arrays are [] rather than null.
 func TestBabelEmptyUser(t *testing.T) {
 	g := newBabelGateway(t)
-	if _, err := g.ops.addUser(addUserRequest{Username: "bare", Password: "pw-bare-123"}); err != nil {
+	if _, err := g.ops.AddUser(admin.AddUserRequest{Username: "bare", Password: "pw-bare-123"}); err != nil {
 		t.Fatal(err)
 	}
-	w := g.do(babelRequest("GET", "/user", "", auth(g.babelLogin(t, "bare", "pw-bare-123"))...))
+	w := g.do(babelRequest("GET", "/user", "", bearerHdr(g.babelLogin(t, "bare", "pw-bare-123"))...))
 	expectEnvelope(t, g, w, 200, 0)
 	for _, frag := range []string{`"email":""`, `"roles":[]`, `"apiKeys":[]`, `"settings":[]`, `"lastDismissMessages":null`, `"rank":0`, `"notes":""`} {
 		if !strings.Contains(w.Body.String(), frag) {
@@ -275,12 +281,12 @@ func TestBabelEmptyUser(t *testing.T) {
 func TestBabelSecretsNeverShown(t *testing.T) {
 	g := newBabelGateway(t)
 	g.addUser("cid", "pw-cid-1234")
-	k, err := g.ops.createKey(createKeyRequest{User: "cid", Name: "full", ClientSecret: true})
+	k, err := g.ops.CreateKey(admin.CreateKeyRequest{User: "cid", Name: "full", ClientSecret: true})
 	if err != nil || k.ClientSecret == "" {
 		t.Fatalf("createKey: %v (client secret of %d chars)", err, len(k.ClientSecret))
 	}
 	token := g.babelLogin(t, "cid", "pw-cid-1234")
-	for _, cred := range [][]string{auth(token), key(k.Key)} {
+	for _, cred := range [][]string{bearerHdr(token), key(k.Key)} {
 		for _, method := range []string{"GET", "POST"} {
 			body := ""
 			if method == "POST" {
@@ -308,16 +314,16 @@ func TestBabelEditEveryField(t *testing.T) {
 		"address": "9", "postalCode": "10", "region": "11", "city": "12", "country": "13",
 		"countryCode": "14", "mobile": "15", "notes": "16", "customerId": "17",
 	}
-	expectEnvelope(t, g, g.do(postUser(edit, auth(token))), 200, 0)
-	u := g.babelUser(t, auth(token))
+	expectEnvelope(t, g, g.do(postUser(edit, bearerHdr(token))), 200, 0)
+	u := g.babelUser(t, bearerHdr(token))
 	for k, v := range edit {
 		if mustJSON(t, u[k]) != mustJSON(t, v) {
 			t.Errorf("%s = %v, want %v", k, u[k], v)
 		}
 	}
 	// Absent members stay; the email, respelled, is still the login.
-	expectEnvelope(t, g, g.do(postUser(map[string]any{"notes": "only"}, auth(token))), 200, 0)
-	if u := g.babelUser(t, auth(token)); u["firstName"] != "3" || u["notes"] != "only" {
+	expectEnvelope(t, g, g.do(postUser(map[string]any{"notes": "only"}, bearerHdr(token))), 200, 0)
+	if u := g.babelUser(t, bearerHdr(token)); u["firstName"] != "3" || u["notes"] != "only" {
 		t.Errorf("absent member changed: %v", u)
 	}
 	g.babelLogin(t, "dan@example.com", "pw-dan-1234")
@@ -331,9 +337,9 @@ func TestBabelUnchangedPostKeepsUpdatedAt(t *testing.T) {
 	g.addSettings(t, v.ID)
 	g.addKey("eve", "read")
 	token := g.babelLogin(t, "eve", "pw-eve-1234")
-	u := g.babelUser(t, auth(token))
+	u := g.babelUser(t, bearerHdr(token))
 	for range 2 {
-		m := expectEnvelope(t, g, g.do(postUser(u, auth(token))), 200, 0)
+		m := expectEnvelope(t, g, g.do(postUser(u, bearerHdr(token))), 200, 0)
 		if got := m["user"].(map[string]any); mustJSON(t, got) != mustJSON(t, u) {
 			t.Errorf("unchanged POST changed the user:\n%v\n%v", got, u)
 		}
@@ -347,7 +353,7 @@ func TestBabelImmutableFields(t *testing.T) {
 	v := g.addUser("fay", "pw-fay-1234", "staff")
 	g.addKey("fay", "read")
 	token := g.babelLogin(t, "fay", "pw-fay-1234")
-	orig := g.babelUser(t, auth(token))
+	orig := g.babelUser(t, bearerHdr(token))
 
 	changes := map[string]any{
 		"id":                  "usr_other",
@@ -365,12 +371,12 @@ func TestBabelImmutableFields(t *testing.T) {
 			u := maps.Clone(orig)
 			u[name] = value
 			u["firstName"] = "changed along"
-			w := g.do(postUser(u, auth(token)))
-			m := expectEnvelope(t, g, w, 400, babelBadRequest)
+			w := g.do(postUser(u, bearerHdr(token)))
+			m := expectEnvelope(t, g, w, 400, babel.CodeBadRequest)
 			if !strings.Contains(m["message"].(string), name) {
 				t.Errorf("message %q does not name %s", m["message"], name)
 			}
-			if now := g.babelUser(t, auth(token)); mustJSON(t, now) != mustJSON(t, orig) {
+			if now := g.babelUser(t, bearerHdr(token)); mustJSON(t, now) != mustJSON(t, orig) {
 				t.Errorf("the user changed:\n%v\n%v", now, orig)
 			}
 		})
@@ -380,8 +386,8 @@ func TestBabelImmutableFields(t *testing.T) {
 	t.Run("stale server-managed timestamps", func(t *testing.T) {
 		u := maps.Clone(orig)
 		u["updatedAt"], u["lastLogIn"] = "2001-01-01T00:00:00Z", "2001-01-01T00:00:00Z"
-		expectEnvelope(t, g, g.do(postUser(u, auth(token))), 200, 0)
-		now := g.babelUser(t, auth(token))
+		expectEnvelope(t, g, g.do(postUser(u, bearerHdr(token))), 200, 0)
+		now := g.babelUser(t, bearerHdr(token))
 		if now["lastLogIn"] != orig["lastLogIn"] || now["updatedAt"] == "2001-01-01T00:00:00.000Z" {
 			t.Errorf("posted timestamps were written: lastLogIn %v (was %v), updatedAt %v", now["lastLogIn"], orig["lastLogIn"], now["updatedAt"])
 		}
@@ -389,7 +395,7 @@ func TestBabelImmutableFields(t *testing.T) {
 	t.Run("apiKeys item renamed", func(t *testing.T) {
 		u := maps.Clone(orig)
 		u["apiKeys"] = keyRenamed
-		expectEnvelope(t, g, g.do(postUser(u, auth(token))), 400, babelBadRequest)
+		expectEnvelope(t, g, g.do(postUser(u, bearerHdr(token))), 400, babel.CodeBadRequest)
 	})
 
 	t.Run("echoed in other forms", func(t *testing.T) {
@@ -401,7 +407,7 @@ func TestBabelImmutableFields(t *testing.T) {
 		u["roles"] = []string{"staff"}                                               // same set
 		u["id"], u["userName"], u["apiKeys"] = v.ID, "fay", orig["apiKeys"]          // same values
 		delete(u, "lastLogIn")                                                       // absent
-		expectEnvelope(t, g, g.do(postUser(u, auth(token))), 200, 0)
+		expectEnvelope(t, g, g.do(postUser(u, bearerHdr(token))), 200, 0)
 	})
 }
 
@@ -412,36 +418,36 @@ func TestBabelSettings(t *testing.T) {
 	v := g.addUser("gil", "pw-gil-1234")
 	g.addSettings(t, v.ID)
 	token := g.babelLogin(t, "gil", "pw-gil-1234")
-	orig := g.babelUser(t, auth(token))
+	orig := g.babelUser(t, bearerHdr(token))
 
 	refused := map[string]struct {
 		settings string
 		status   int
 		code     int
 	}{
-		"readOnly value":         {`[{"id":2,"value":"500"}]`, 403, babelForbidden},
-		"readOnly by name":       {`[{"name":"seats","value":"500"}]`, 403, babelForbidden},
-		"readOnly with writable": {`[{"id":1,"value":"dark"},{"id":2,"value":"500"}]`, 403, babelForbidden},
-		"unknown id":             {`[{"id":99,"value":"x"}]`, 400, babelBadRequest},
-		"unknown name":           {`[{"name":"nope","value":"x"}]`, 400, babelBadRequest},
-		"neither id nor name":    {`[{"value":"x"}]`, 400, babelBadRequest},
-		"rename":                 {`[{"id":1,"name":"scheme"}]`, 400, babelBadRequest},
-		"make writable":          {`[{"id":2,"readOnly":false,"value":"500"}]`, 400, babelBadRequest},
-		"other owner":            {`[{"id":1,"userId":"usr_x"}]`, 400, babelBadRequest},
-		"named twice":            {`[{"id":1,"value":"a"},{"name":"theme","value":"b"}]`, 400, babelBadRequest},
-		"value not a string":     {`[{"id":1,"value":5}]`, 400, babelBadRequest},
-		"control char value":     {`[{"id":1,"value":"a\u0000"}]`, 400, babelBadRequest},
-		"not an array":           {`{"id":1}`, 400, babelBadRequest},
-		"null item":              {`[null]`, 400, babelBadRequest},
+		"readOnly value":         {`[{"id":2,"value":"500"}]`, 403, babel.CodeForbidden},
+		"readOnly by name":       {`[{"name":"seats","value":"500"}]`, 403, babel.CodeForbidden},
+		"readOnly with writable": {`[{"id":1,"value":"dark"},{"id":2,"value":"500"}]`, 403, babel.CodeForbidden},
+		"unknown id":             {`[{"id":99,"value":"x"}]`, 400, babel.CodeBadRequest},
+		"unknown name":           {`[{"name":"nope","value":"x"}]`, 400, babel.CodeBadRequest},
+		"neither id nor name":    {`[{"value":"x"}]`, 400, babel.CodeBadRequest},
+		"rename":                 {`[{"id":1,"name":"scheme"}]`, 400, babel.CodeBadRequest},
+		"make writable":          {`[{"id":2,"readOnly":false,"value":"500"}]`, 400, babel.CodeBadRequest},
+		"other owner":            {`[{"id":1,"userId":"usr_x"}]`, 400, babel.CodeBadRequest},
+		"named twice":            {`[{"id":1,"value":"a"},{"name":"theme","value":"b"}]`, 400, babel.CodeBadRequest},
+		"value not a string":     {`[{"id":1,"value":5}]`, 400, babel.CodeBadRequest},
+		"control char value":     {`[{"id":1,"value":"a\u0000"}]`, 400, babel.CodeBadRequest},
+		"not an array":           {`{"id":1}`, 400, babel.CodeBadRequest},
+		"null item":              {`[null]`, 400, babel.CodeBadRequest},
 	}
 	for name, c := range refused {
 		t.Run(name, func(t *testing.T) {
-			w := g.do(babelRequest("POST", "/user", `{"user":{"settings":`+c.settings+`}}`, auth(token)...))
+			w := g.do(babelRequest("POST", "/user", `{"user":{"settings":`+c.settings+`}}`, bearerHdr(token)...))
 			expectEnvelope(t, g, w, c.status, c.code)
 			if w.Header().Get("WWW-Authenticate") != "" && c.status == 403 {
 				t.Errorf("a readOnly setting is not an authentication problem: WWW-Authenticate %q", w.Header().Get("WWW-Authenticate"))
 			}
-			if now := g.babelUser(t, auth(token)); mustJSON(t, now) != mustJSON(t, orig) {
+			if now := g.babelUser(t, bearerHdr(token)); mustJSON(t, now) != mustJSON(t, orig) {
 				t.Errorf("the user changed:\n%v\n%v", now, orig)
 			}
 		})
@@ -449,7 +455,7 @@ func TestBabelSettings(t *testing.T) {
 
 	// The readOnly setting echoed unchanged is fine; the writable one changes,
 	// by id or by name.
-	w := g.do(babelRequest("POST", "/user", `{"user":{"settings":[{"id":2,"value":"5","readOnly":true},{"name":"theme","value":"dark"}]}}`, auth(token)...))
+	w := g.do(babelRequest("POST", "/user", `{"user":{"settings":[{"id":2,"value":"5","readOnly":true},{"name":"theme","value":"dark"}]}}`, bearerHdr(token)...))
 	m := expectEnvelope(t, g, w, 200, 0)
 	if s := m["user"].(map[string]any)["settings"].([]any); s[0].(map[string]any)["value"] != "dark" || s[1].(map[string]any)["value"] != "5" {
 		t.Errorf("settings after POST: %v", s)
@@ -464,7 +470,7 @@ func TestBabelKeyPermissions(t *testing.T) {
 
 	g.babelUser(t, key(ro.Key))
 	w := g.do(babelRequest("POST", "/user", `{"user":{"notes":"x"}}`, key(ro.Key)...))
-	expectEnvelope(t, g, w, 403, babelForbidden)
+	expectEnvelope(t, g, w, 403, babel.CodeForbidden)
 	if got := w.Header().Get("WWW-Authenticate"); got != `Bearer realm="authgate", error="insufficient_scope"` {
 		t.Errorf("WWW-Authenticate %q", got)
 	}
@@ -474,7 +480,7 @@ func TestBabelKeyPermissions(t *testing.T) {
 	expectEnvelope(t, g, g.do(babelRequest("POST", "/user", `{"user":{"notes":"x"}}`, key(rc.Key)...)), 200, 0)
 
 	// Logout is for Bearer sessions; keys are revoked by administration.
-	expectEnvelope(t, g, g.do(babelRequest("POST", "/logout", `{}`, key(rc.Key)...)), 400, babelBadRequest)
+	expectEnvelope(t, g, g.do(babelRequest("POST", "/logout", `{}`, key(rc.Key)...)), 400, babel.CodeBadRequest)
 	g.babelUser(t, key(rc.Key))
 }
 
@@ -485,29 +491,29 @@ func TestBabelAuthFailures(t *testing.T) {
 	k := g.addKey("ida", "read")
 
 	w := g.do(babelRequest("GET", "/user", ""))
-	expectEnvelope(t, g, w, 401, babelMissingCredential)
+	expectEnvelope(t, g, w, 401, babel.CodeMissingCredential)
 	if got := w.Header().Get("WWW-Authenticate"); got != `Bearer realm="authgate"` {
 		t.Errorf("no credential: WWW-Authenticate %q", got)
 	}
 	for name, cred := range map[string][]string{
-		"bad token": auth("not.a.token"),
+		"bad token": bearerHdr("not.a.token"),
 		"bad key":   key("ag_nonsense"),
 		"scheme":    {"Authorization", "Basic aWRhOnB3"},
 	} {
 		w := g.do(babelRequest("GET", "/user", "", cred...))
-		expectEnvelope(t, g, w, 401, babelInvalidToken)
+		expectEnvelope(t, g, w, 401, babel.CodeInvalidToken)
 		if got := w.Header().Get("WWW-Authenticate"); got != `Bearer realm="authgate", error="invalid_token"` {
 			t.Errorf("%s: WWW-Authenticate %q", name, got)
 		}
 	}
-	r := babelRequest("GET", "/user", "", auth(token)...)
+	r := babelRequest("GET", "/user", "", bearerHdr(token)...)
 	r.Header.Set("X-Api-Key", k.Key)
-	expectEnvelope(t, g, g.do(r), 400, babelBadRequest)
+	expectEnvelope(t, g, g.do(r), 400, babel.CodeBadRequest)
 
-	expectEnvelope(t, g, g.do(babelRequest("POST", "/logout", `{}`)), 401, babelMissingCredential)
+	expectEnvelope(t, g, g.do(babelRequest("POST", "/logout", `{}`)), 401, babel.CodeMissingCredential)
 
 	// A plentymarkets token is a token of this gateway: it works here too.
-	g.babelUser(t, auth(g.login("ida", "pw-ida-1234").AccessToken))
+	g.babelUser(t, bearerHdr(g.login("ida", "pw-ida-1234").AccessToken))
 }
 
 func TestBabelLoginFailures(t *testing.T) {
@@ -517,9 +523,9 @@ func TestBabelLoginFailures(t *testing.T) {
 	g.babelLogin(t, "JO@example.com", "pw-jo-12345")
 
 	wrong := g.do(babelRequest("POST", "/login", `{"username":"jo","password":"nope"}`))
-	expectEnvelope(t, g, wrong, 401, babelBadCredentials)
+	expectEnvelope(t, g, wrong, 401, babel.CodeBadCredentials)
 	unknown := g.do(babelRequest("POST", "/login", `{"username":"nobody","password":"nope"}`))
-	expectEnvelope(t, g, unknown, 401, babelBadCredentials)
+	expectEnvelope(t, g, unknown, 401, babel.CodeBadCredentials)
 	if wrong.Body.String() != unknown.Body.String() {
 		t.Errorf("wrong password and unknown user differ: %q / %q", wrong.Body, unknown.Body)
 	}
@@ -533,17 +539,17 @@ func TestBabelLoginFailures(t *testing.T) {
 		"duplicate key":    `{"username":"nobody","username":"jo","password":"pw-jo-12345"}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			expectEnvelope(t, g, g.do(babelRequest("POST", "/login", body)), 400, babelBadRequest)
+			expectEnvelope(t, g, g.do(babelRequest("POST", "/login", body)), 400, babel.CodeBadRequest)
 		})
 	}
 
 	w := g.do(babelRequest("GET", "/login", ""))
-	expectEnvelope(t, g, w, 405, babelMethodNotAllowed)
+	expectEnvelope(t, g, w, 405, babel.CodeMethodNotAllowed)
 	if w.Header().Get("Allow") != "POST" {
 		t.Errorf("Allow %q", w.Header().Get("Allow"))
 	}
 	w = g.do(babelRequest("PUT", "/user", `{}`))
-	expectEnvelope(t, g, w, 405, babelMethodNotAllowed)
+	expectEnvelope(t, g, w, 405, babel.CodeMethodNotAllowed)
 	if w.Header().Get("Allow") != "GET, HEAD, POST" {
 		t.Errorf("Allow %q", w.Header().Get("Allow"))
 	}
@@ -553,7 +559,7 @@ func TestBabelLoginFailures(t *testing.T) {
 		g.do(babelRequest("POST", "/login", `{"username":"jo","password":"nope"}`))
 	}
 	w = g.do(babelRequest("POST", "/login", `{"username":"jo","password":"pw-jo-12345"}`))
-	expectEnvelope(t, g, w, 429, babelLocked)
+	expectEnvelope(t, g, w, 429, babel.CodeLocked)
 	if ra := w.Header().Get("Retry-After"); ra == "" || ra == "0" {
 		t.Errorf("Retry-After %q", ra)
 	}
@@ -565,22 +571,22 @@ func TestBabelRequestBodies(t *testing.T) {
 	g := newBabelGateway(t)
 	g.addUser("kim", "pw-kim-1234")
 	token := g.babelLogin(t, "kim", "pw-kim-1234")
-	orig := g.babelUser(t, auth(token))
+	orig := g.babelUser(t, bearerHdr(token))
 
 	for _, ct := range []string{"application/json; charset=utf-8", "application/json-patch+json", "application/vnd.foo+json"} {
-		r := babelRequest("POST", "/user", `{"user":{"city":"Bonn"}}`, auth(token)...)
+		r := babelRequest("POST", "/user", `{"user":{"city":"Bonn"}}`, bearerHdr(token)...)
 		r.Header.Set("Content-Type", ct)
 		r.Header.Set("Accept", "text/plain")
 		expectEnvelope(t, g, g.do(r), 200, 0)
 	}
-	r := babelRequest("GET", "/user", "", auth(token)...)
+	r := babelRequest("GET", "/user", "", bearerHdr(token)...)
 	r.Header.Set("Accept", "text/plain")
 	expectEnvelope(t, g, g.do(r), 200, 0)
 	orig["city"] = "Bonn"
-	orig["updatedAt"] = g.babelUser(t, auth(token))["updatedAt"]
+	orig["updatedAt"] = g.babelUser(t, bearerHdr(token))["updatedAt"]
 
 	withType := func(ct, body string) *http.Request {
-		r := babelRequest("POST", "/user", body, auth(token)...)
+		r := babelRequest("POST", "/user", body, bearerHdr(token)...)
 		r.Header.Del("Content-Type")
 		if ct != "" {
 			r.Header.Set("Content-Type", ct)
@@ -592,37 +598,37 @@ func TestBabelRequestBodies(t *testing.T) {
 		status int
 		code   int
 	}{
-		"text/plain":       {withType("text/plain", `{"user":{"city":"x"}}`), 415, babelUnsupportedType},
-		"no content type":  {withType("", `{"user":{"city":"x"}}`), 415, babelUnsupportedType},
-		"form":             {withType("application/x-www-form-urlencoded", `city=x`), 415, babelUnsupportedType},
-		"bad media type":   {withType("application/json; ;", `{}`), 415, babelUnsupportedType},
-		"65 KiB":           {babelRequest("POST", "/user", `{"user":{"notes":"`+strings.Repeat("a", 65<<10)+`"}}`, auth(token)...), 413, babelBodyTooLarge},
-		"malformed":        {babelRequest("POST", "/user", `{"user":`, auth(token)...), 400, babelBadRequest},
-		"two objects":      {babelRequest("POST", "/user", `{"user":{}}{"user":{}}`, auth(token)...), 400, babelBadRequest},
-		"array body":       {babelRequest("POST", "/user", `[{"user":{}}]`, auth(token)...), 400, babelBadRequest},
-		"string body":      {babelRequest("POST", "/user", `"user"`, auth(token)...), 400, babelBadRequest},
-		"null body":        {babelRequest("POST", "/user", `null`, auth(token)...), 400, babelBadRequest},
-		"empty body":       {babelRequest("POST", "/user", "", auth(token)...), 400, babelBadRequest},
-		"user null":        {babelRequest("POST", "/user", `{"user":null}`, auth(token)...), 400, babelBadRequest},
-		"user array":       {babelRequest("POST", "/user", `{"user":[]}`, auth(token)...), 400, babelBadRequest},
-		"user string":      {babelRequest("POST", "/user", `{"user":"kim"}`, auth(token)...), 400, babelBadRequest},
-		"wrong type":       {babelRequest("POST", "/user", `{"user":{"city":7}}`, auth(token)...), 400, babelBadRequest},
-		"object for str":   {babelRequest("POST", "/user", `{"user":{"city":{"a":1}}}`, auth(token)...), 400, babelBadRequest},
-		"huge rank":        {babelRequest("POST", "/user", `{"user":{"rank":1e400}}`, auth(token)...), 400, babelBadRequest},
-		"long rank":        {babelRequest("POST", "/user", `{"user":{"rank":123456789012345678901234567890}}`, auth(token)...), 400, babelBadRequest},
-		"float rank":       {babelRequest("POST", "/user", `{"user":{"rank":1.5}}`, auth(token)...), 400, babelBadRequest},
-		"huge setting id":  {babelRequest("POST", "/user", `{"user":{"settings":[{"id":1e30}]}}`, auth(token)...), 400, babelBadRequest},
-		"duplicate member": {babelRequest("POST", "/user", `{"user":{"city":"a","city":"b"}}`, auth(token)...), 400, babelBadRequest},
-		"duplicate user":   {babelRequest("POST", "/user", `{"user":{},"user":{"city":"b"}}`, auth(token)...), 400, babelBadRequest},
-		"bad timestamp":    {babelRequest("POST", "/user", `{"user":{"createdAt":"yesterday"}}`, auth(token)...), 400, babelBadRequest},
-		"number timestamp": {babelRequest("POST", "/user", `{"user":{"createdAt":12}}`, auth(token)...), 400, babelBadRequest},
-		"roles object":     {babelRequest("POST", "/user", `{"user":{"roles":{"a":1}}}`, auth(token)...), 400, babelBadRequest},
-		"keys of numbers":  {babelRequest("POST", "/user", `{"user":{"apiKeys":[1,2]}}`, auth(token)...), 400, babelBadRequest},
-		"deep nesting":     {babelRequest("POST", "/user", `{"user":{"x":`+strings.Repeat("[", 5000)+strings.Repeat("]", 5000)+`}}`, auth(token)...), 200, 0},
-		"invalid email":    {babelRequest("POST", "/user", `{"user":{"email":"a b@example.com"}}`, auth(token)...), 403, babelForbidden},
-		"control char":     {babelRequest("POST", "/user", `{"user":{"city":"Bonn\u001b[2J"}}`, auth(token)...), 400, babelBadRequest},
-		"bad birth date":   {babelRequest("POST", "/user", `{"user":{"birthDate":"yesterday"}}`, auth(token)...), 400, babelBadRequest},
-		"invalid utf-8":    {babelRequest("POST", "/user", "{\"user\":{\"city\":\"\xff\"}}", auth(token)...), 200, 0},
+		"text/plain":       {withType("text/plain", `{"user":{"city":"x"}}`), 415, babel.CodeUnsupportedType},
+		"no content type":  {withType("", `{"user":{"city":"x"}}`), 415, babel.CodeUnsupportedType},
+		"form":             {withType("application/x-www-form-urlencoded", `city=x`), 415, babel.CodeUnsupportedType},
+		"bad media type":   {withType("application/json; ;", `{}`), 415, babel.CodeUnsupportedType},
+		"65 KiB":           {babelRequest("POST", "/user", `{"user":{"notes":"`+strings.Repeat("a", 65<<10)+`"}}`, bearerHdr(token)...), 413, babel.CodeBodyTooLarge},
+		"malformed":        {babelRequest("POST", "/user", `{"user":`, bearerHdr(token)...), 400, babel.CodeBadRequest},
+		"two objects":      {babelRequest("POST", "/user", `{"user":{}}{"user":{}}`, bearerHdr(token)...), 400, babel.CodeBadRequest},
+		"array body":       {babelRequest("POST", "/user", `[{"user":{}}]`, bearerHdr(token)...), 400, babel.CodeBadRequest},
+		"string body":      {babelRequest("POST", "/user", `"user"`, bearerHdr(token)...), 400, babel.CodeBadRequest},
+		"null body":        {babelRequest("POST", "/user", `null`, bearerHdr(token)...), 400, babel.CodeBadRequest},
+		"empty body":       {babelRequest("POST", "/user", "", bearerHdr(token)...), 400, babel.CodeBadRequest},
+		"user null":        {babelRequest("POST", "/user", `{"user":null}`, bearerHdr(token)...), 400, babel.CodeBadRequest},
+		"user array":       {babelRequest("POST", "/user", `{"user":[]}`, bearerHdr(token)...), 400, babel.CodeBadRequest},
+		"user string":      {babelRequest("POST", "/user", `{"user":"kim"}`, bearerHdr(token)...), 400, babel.CodeBadRequest},
+		"wrong type":       {babelRequest("POST", "/user", `{"user":{"city":7}}`, bearerHdr(token)...), 400, babel.CodeBadRequest},
+		"object for str":   {babelRequest("POST", "/user", `{"user":{"city":{"a":1}}}`, bearerHdr(token)...), 400, babel.CodeBadRequest},
+		"huge rank":        {babelRequest("POST", "/user", `{"user":{"rank":1e400}}`, bearerHdr(token)...), 400, babel.CodeBadRequest},
+		"long rank":        {babelRequest("POST", "/user", `{"user":{"rank":123456789012345678901234567890}}`, bearerHdr(token)...), 400, babel.CodeBadRequest},
+		"float rank":       {babelRequest("POST", "/user", `{"user":{"rank":1.5}}`, bearerHdr(token)...), 400, babel.CodeBadRequest},
+		"huge setting id":  {babelRequest("POST", "/user", `{"user":{"settings":[{"id":1e30}]}}`, bearerHdr(token)...), 400, babel.CodeBadRequest},
+		"duplicate member": {babelRequest("POST", "/user", `{"user":{"city":"a","city":"b"}}`, bearerHdr(token)...), 400, babel.CodeBadRequest},
+		"duplicate user":   {babelRequest("POST", "/user", `{"user":{},"user":{"city":"b"}}`, bearerHdr(token)...), 400, babel.CodeBadRequest},
+		"bad timestamp":    {babelRequest("POST", "/user", `{"user":{"createdAt":"yesterday"}}`, bearerHdr(token)...), 400, babel.CodeBadRequest},
+		"number timestamp": {babelRequest("POST", "/user", `{"user":{"createdAt":12}}`, bearerHdr(token)...), 400, babel.CodeBadRequest},
+		"roles object":     {babelRequest("POST", "/user", `{"user":{"roles":{"a":1}}}`, bearerHdr(token)...), 400, babel.CodeBadRequest},
+		"keys of numbers":  {babelRequest("POST", "/user", `{"user":{"apiKeys":[1,2]}}`, bearerHdr(token)...), 400, babel.CodeBadRequest},
+		"deep nesting":     {babelRequest("POST", "/user", `{"user":{"x":`+strings.Repeat("[", 5000)+strings.Repeat("]", 5000)+`}}`, bearerHdr(token)...), 200, 0},
+		"invalid email":    {babelRequest("POST", "/user", `{"user":{"email":"a b@example.com"}}`, bearerHdr(token)...), 403, babel.CodeForbidden},
+		"control char":     {babelRequest("POST", "/user", `{"user":{"city":"Bonn\u001b[2J"}}`, bearerHdr(token)...), 400, babel.CodeBadRequest},
+		"bad birth date":   {babelRequest("POST", "/user", `{"user":{"birthDate":"yesterday"}}`, bearerHdr(token)...), 400, babel.CodeBadRequest},
+		"invalid utf-8":    {babelRequest("POST", "/user", "{\"user\":{\"city\":\"\xff\"}}", bearerHdr(token)...), 200, 0},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -631,8 +637,8 @@ func TestBabelRequestBodies(t *testing.T) {
 	}
 	// "invalid utf-8" was stored as the replacement character, as
 	// encoding/json reads it; put the city back before comparing.
-	expectEnvelope(t, g, g.do(postUser(map[string]any{"city": "Bonn"}, auth(token))), 200, 0)
-	now := g.babelUser(t, auth(token))
+	expectEnvelope(t, g, g.do(postUser(map[string]any{"city": "Bonn"}, bearerHdr(token))), 200, 0)
+	now := g.babelUser(t, bearerHdr(token))
 	now["updatedAt"] = orig["updatedAt"]
 	if mustJSON(t, now) != mustJSON(t, orig) {
 		t.Errorf("refused requests changed the user:\n%v\n%v", now, orig)
@@ -651,23 +657,23 @@ func TestBabelEmailChangesAreUniform(t *testing.T) {
 	token := g.babelLogin(t, "lea", "pw-lea-1234")
 	var first string
 	for _, email := range []string{"max@example.com", "MAX@example.com", "max", "free-address@example.com", "nobody-has-this@example.org", "a@x,b@y"} {
-		w := g.do(postUser(map[string]any{"email": email, "firstName": "x"}, auth(token)))
-		expectEnvelope(t, g, w, 403, babelForbidden)
+		w := g.do(postUser(map[string]any{"email": email, "firstName": "x"}, bearerHdr(token)))
+		expectEnvelope(t, g, w, 403, babel.CodeForbidden)
 		if first == "" {
 			first = w.Body.String()
 		} else if w.Body.String() != first {
 			t.Errorf("email %q: answer %s differs from %s", email, w.Body, first)
 		}
 	}
-	if u := g.babelUser(t, auth(token)); u["email"] != "lea@example.com" || u["firstName"] != "" {
+	if u := g.babelUser(t, bearerHdr(token)); u["email"] != "lea@example.com" || u["firstName"] != "" {
 		t.Errorf("a refused update changed the user: %v", u)
 	}
-	expectEnvelope(t, g, g.do(postUser(map[string]any{"email": "Lea@EXAMPLE.com"}, auth(token))), 200, 0)
-	if u := g.babelUser(t, auth(token)); u["email"] != "Lea@EXAMPLE.com" {
+	expectEnvelope(t, g, g.do(postUser(map[string]any{"email": "Lea@EXAMPLE.com"}, bearerHdr(token))), 200, 0)
+	if u := g.babelUser(t, bearerHdr(token)); u["email"] != "Lea@EXAMPLE.com" {
 		t.Errorf("a change of case was not applied: %v", u["email"])
 	}
-	expectEnvelope(t, g, g.do(postUser(map[string]any{"email": ""}, auth(token))), 200, 0)
-	if u := g.babelUser(t, auth(token)); u["email"] != "" {
+	expectEnvelope(t, g, g.do(postUser(map[string]any{"email": ""}, bearerHdr(token))), 200, 0)
+	if u := g.babelUser(t, bearerHdr(token)); u["email"] != "" {
 		t.Errorf("removing the email was not applied: %v", u["email"])
 	}
 }
@@ -679,17 +685,17 @@ func TestBabelLogout(t *testing.T) {
 	other := g.babelLogin(t, "ned", "pw-ned-1234")
 
 	// A refused body closes nothing.
-	expectEnvelope(t, g, g.do(babelRequest("POST", "/logout", "{", auth(token)...)), 400, babelBadRequest)
-	r := babelRequest("POST", "/logout", "bye", auth(token)...)
+	expectEnvelope(t, g, g.do(babelRequest("POST", "/logout", "{", bearerHdr(token)...)), 400, babel.CodeBadRequest)
+	r := babelRequest("POST", "/logout", "bye", bearerHdr(token)...)
 	r.Header.Set("Content-Type", "text/plain")
-	expectEnvelope(t, g, g.do(r), 415, babelUnsupportedType)
-	g.babelUser(t, auth(token))
+	expectEnvelope(t, g, g.do(r), 415, babel.CodeUnsupportedType)
+	g.babelUser(t, bearerHdr(token))
 
 	// An empty body is fine too: {} is what clients send, nothing is needed.
-	expectEnvelope(t, g, g.do(babelRequest("POST", "/logout", "", auth(token)...)), 200, 0)
-	expectEnvelope(t, g, g.do(babelRequest("GET", "/user", "", auth(token)...)), 401, babelInvalidToken)
-	expectEnvelope(t, g, g.do(babelRequest("POST", "/logout", `{}`, auth(token)...)), 401, babelInvalidToken)
-	g.babelUser(t, auth(other)) // another session of the same user lives on
+	expectEnvelope(t, g, g.do(babelRequest("POST", "/logout", "", bearerHdr(token)...)), 200, 0)
+	expectEnvelope(t, g, g.do(babelRequest("GET", "/user", "", bearerHdr(token)...)), 401, babel.CodeInvalidToken)
+	expectEnvelope(t, g, g.do(babelRequest("POST", "/logout", `{}`, bearerHdr(token)...)), 401, babel.CodeInvalidToken)
+	g.babelUser(t, bearerHdr(other)) // another session of the same user lives on
 }
 
 func TestBabelStoreUnavailable(t *testing.T) {
@@ -700,7 +706,7 @@ func TestBabelStoreUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := g.do(babelRequest("POST", "/login", `{"username":"ola","password":"pw-ola-1234"}`))
-	expectEnvelope(t, g, w, 503, babelUnavailable)
+	expectEnvelope(t, g, w, 503, babel.CodeUnavailable)
 	if w.Header().Get("WWW-Authenticate") != "" {
 		t.Errorf("WWW-Authenticate on a 503: %q", w.Header().Get("WWW-Authenticate"))
 	}

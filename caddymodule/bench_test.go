@@ -41,7 +41,7 @@ func benchmarkHandler(b *testing.B, afterWrite bool, header string, value func(g
 	g.waitCache()
 	if afterWrite {
 		before := g.app.store.Generation()
-		if _, err := g.ops.setDisabled("other", true); err != nil {
+		if _, err := g.ops.SetDisabled("other", true); err != nil {
 			b.Fatal(err)
 		}
 		if g.app.store.Generation() == before {

@@ -7,8 +7,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/authgate/authgate/internal/secret"
+	"github.com/authgate/authgate/store"
 )
 
 // On a reload Caddy runs the replaced config's Cleanup as soon as its HTTP
@@ -21,6 +25,11 @@ func TestCleanupLeavesCachesToDrainingRequests(t *testing.T) {
 	for round := range 8 {
 		ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 		app := &App{DB: filepath.Join(t.TempDir(), fmt.Sprintf("authgate-%d.db", round))}
+		// Every call a minute later: each cached key use records its use
+		// again, and so Sets the cache, as fast as it can.
+		var minutes atomic.Int64
+		start := time.Now()
+		app.now = func() time.Time { return start.Add(time.Duration(minutes.Add(1)) * time.Minute) }
 		if err := app.Provision(ctx); err != nil {
 			cancel()
 			t.Fatalf("provision: %v", err)
@@ -28,14 +37,22 @@ func TestCleanupLeavesCachesToDrainingRequests(t *testing.T) {
 		if err := app.Start(); err != nil {
 			t.Fatalf("start: %v", err)
 		}
-		p := principal{}
+		u := &store.User{Username: "drain"}
+		if err := app.store.CreateUser(u); err != nil {
+			t.Fatal(err)
+		}
+		key, _ := secret.NewSecret(secret.KeyPrefix)
+		if err := app.store.CreateAPIKey(&store.APIKey{Name: "k", OwnerID: u.ID, Permissions: store.PermRead, Digest: store.DigestOf(key)}); err != nil {
+			t.Fatal(err)
+		}
+		svc := app.svc
 		var (
 			stop   atomic.Bool
 			panics atomic.Int64
 			first  atomic.Value
 			wg     sync.WaitGroup
 		)
-		for w := range 4 {
+		for range 4 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -45,13 +62,8 @@ func TestCleanupLeavesCachesToDrainingRequests(t *testing.T) {
 						first.CompareAndSwap(nil, fmt.Sprint(r))
 					}
 				}()
-				// What authenticate does on a miss, as fast as it can.
-				for i := 0; !stop.Load(); i++ {
-					k := uint64(w)<<32 | uint64(i)
-					app.bearers.Get(k)
-					app.bearers.SetWithTTL(k, p, 1, 1<<40)
-					app.keys.Get(k)
-					app.keys.Set(k, p, 1)
+				for !stop.Load() {
+					_, _ = svc.AuthenticateKey(key)
 				}
 			}()
 		}

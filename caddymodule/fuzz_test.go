@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/authgate/authgate/internal/admin"
 	"github.com/authgate/authgate/store"
 )
 
@@ -62,11 +63,11 @@ func FuzzBabelUser(f *testing.F) {
 	v := g.addUser("rita", "rita: babel password", "licensing", "support")
 	g.addKey("rita", "read")
 	g.addUser("sam", "sam: other password")
-	for _, s := range []settingRequest{
+	for _, s := range []admin.SettingRequest{
 		{Name: "theme", Value: "light"},
 		{Name: "seats", Value: "5", ReadOnly: ptr(true)},
 	} {
-		if _, err := g.ops.setSetting("rita", s); err != nil {
+		if _, err := g.ops.SetSetting("rita", s); err != nil {
 			f.Fatal(err)
 		}
 	}

@@ -13,6 +13,10 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/authgate/authgate/internal/admin"
+	"github.com/authgate/authgate/internal/auth"
+	"github.com/authgate/authgate/store/bbolt"
 )
 
 // gateway is a provisioned app and handler on a real bbolt file, served
@@ -21,7 +25,7 @@ type gateway struct {
 	t    testing.TB
 	app  *App
 	h    *Handler
-	ops  adminOps
+	ops  admin.Ops
 	seen *http.Request // what the last request passed on looked like
 	repl *caddy.Replacer
 	hits int // how many requests reached the upstream
@@ -48,7 +52,26 @@ func newGateway(t testing.TB, h *Handler) *gateway {
 	if err := h.setup(ctx, app); err != nil {
 		t.Fatalf("provision handler: %v", err)
 	}
-	return &gateway{t: t, app: app, h: h, ops: adminOps{st: app.store, now: time.Now}}
+	return &gateway{t: t, app: app, h: h, ops: admin.Ops{Store: app.store, Now: time.Now}}
+}
+
+// reconfigure builds the app's service again from its configuration, on
+// the same store and lockouts, and the handler on it: for tests that change
+// the configuration (lockout, session_limit) after the gateway was made.
+func (g *gateway) reconfigure() {
+	g.t.Helper()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	g.t.Cleanup(cancel)
+	old := g.app.svc
+	svc, err := auth.New(g.app.store, g.app.serviceConfig(), g.app.lockouts, nil)
+	if err != nil {
+		g.t.Fatalf("reconfigure: %v", err)
+	}
+	g.app.svc = svc
+	old.Close()
+	if err := g.h.setup(ctx, g.app); err != nil {
+		g.t.Fatalf("reconfigure handler: %v", err)
+	}
 }
 
 // do serves r and returns the response; g.seen is what the upstream got.
@@ -74,18 +97,18 @@ func (g *gateway) do(r *http.Request) *httptest.ResponseRecorder {
 	return w
 }
 
-func (g *gateway) addUser(name, password string, roles ...string) userView {
+func (g *gateway) addUser(name, password string, roles ...string) admin.UserView {
 	g.t.Helper()
-	v, err := g.ops.addUser(addUserRequest{Username: name, Password: password, Email: name + "@example.com", Roles: roles})
+	v, err := g.ops.AddUser(admin.AddUserRequest{Username: name, Password: password, Email: name + "@example.com", Roles: roles})
 	if err != nil {
 		g.t.Fatal(err)
 	}
 	return v
 }
 
-func (g *gateway) addKey(user, perms string) createdKey {
+func (g *gateway) addKey(user, perms string) admin.CreatedKey {
 	g.t.Helper()
-	k, err := g.ops.createKey(createKeyRequest{User: user, Name: "test", Permissions: perms, ClientSecret: true})
+	k, err := g.ops.CreateKey(admin.CreateKeyRequest{User: user, Name: "test", Permissions: perms, ClientSecret: true})
 	if err != nil {
 		g.t.Fatal(err)
 	}
@@ -139,9 +162,8 @@ func withKey(method, target, key string) *http.Request {
 // waitCache lets ristretto's asynchronous Sets land, so a test exercises
 // the cached path rather than a miss.
 func (g *gateway) waitCache() {
-	g.app.bearers.Wait()
-	g.app.keys.Wait()
-	g.app.store.WaitCache()
+	g.app.svc.WaitCaches()
+	g.app.store.(*bbolt.Store).WaitCache()
 }
 
 func errorCode(t testing.TB, w *httptest.ResponseRecorder) string {
@@ -176,4 +198,15 @@ func formRequest(target string, v url.Values) *http.Request {
 	r := httptest.NewRequest("POST", target, strings.NewReader(v.Encode()))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	return r
+}
+
+// pmUserBody is the plentymarkets user object as a client reads it.
+type pmUserBody struct {
+	ID       string   `json:"id"`
+	User     string   `json:"user"`
+	RealName string   `json:"realName"`
+	Email    string   `json:"email"`
+	Lang     string   `json:"lang"`
+	Timezone string   `json:"timezone"`
+	Roles    []string `json:"roles"`
 }

@@ -10,6 +10,10 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/authgate/authgate/internal/auth"
+	"github.com/authgate/authgate/internal/dialect/babel"
+	"github.com/authgate/authgate/internal/dialect/plentymarkets"
+	"github.com/authgate/authgate/internal/httpx"
 	"github.com/authgate/authgate/store"
 )
 
@@ -37,11 +41,13 @@ type Handler struct {
 	// headers upstream. Off by default.
 	ForwardCredentials bool `json:"forward_credentials,omitempty"`
 
-	app     *App
-	routes  map[string]routeFunc
-	allow   allowList
-	headers identityHeaders
-	logger  *zap.Logger
+	app      *App
+	routes   map[string]http.HandlerFunc
+	allow    allowList
+	hygiene  httpx.Hygiene
+	cred     httpx.Credentials
+	identity identityHeaders
+	logger   *zap.Logger
 }
 
 // APIMount is one `api <dialect> <prefix>` line.
@@ -49,9 +55,6 @@ type APIMount struct {
 	Dialect string `json:"dialect"`
 	Prefix  string `json:"prefix"`
 }
-
-// routeFunc serves one of the handler's own routes.
-type routeFunc func(w http.ResponseWriter, r *http.Request) error
 
 // CaddyModule returns the Caddy module information.
 func (Handler) CaddyModule() caddy.ModuleInfo {
@@ -74,22 +77,27 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // setup builds the handler on a provisioned app.
 func (h *Handler) setup(ctx caddy.Context, app *App) (err error) {
 	h.app = app
+	if h.logger == nil {
+		h.logger = zap.NewNop()
+	}
 	if h.APIKeyHeader == "" {
 		h.APIKeyHeader = "x-api-key"
 	}
 	if h.HeaderPrefix == "" {
 		h.HeaderPrefix = "X-Auth-"
 	}
-	h.headers = newIdentityHeaders(h.HeaderPrefix, h.APIKeyHeader)
+	h.hygiene = httpx.NewHygiene(h.HeaderPrefix, h.APIKeyHeader)
+	h.cred = httpx.Credentials{KeyHeader: h.hygiene.KeyHeader()}
+	h.identity = newIdentityHeaders(h.HeaderPrefix)
 
-	h.routes = map[string]routeFunc{}
+	h.routes = map[string]http.HandlerFunc{}
 	for _, m := range h.APIs {
-		var routes map[string]routeFunc
+		var routes map[string]http.HandlerFunc
 		switch m.Dialect {
 		case "plentymarkets":
-			routes = h.plentymarketsRoutes()
+			routes = plentymarkets.New(app.svc, h.cred, h.logger).Routes()
 		case "babel":
-			routes = h.babelRoutes()
+			routes = babel.New(app.svc, h.cred, h.logger).Routes()
 		default:
 			return fmt.Errorf("authgate: api %q: unknown dialect (want plentymarkets or babel)", m.Dialect)
 		}
@@ -98,7 +106,7 @@ func (h *Handler) setup(ctx caddy.Context, app *App) (err error) {
 		}
 	}
 	if h.JWKS != "" {
-		if err := h.mount("", map[string]routeFunc{h.JWKS: h.serveJWKS}); err != nil {
+		if err := h.mount("", map[string]http.HandlerFunc{h.JWKS: h.serveJWKS}); err != nil {
 			return err
 		}
 	}
@@ -108,7 +116,7 @@ func (h *Handler) setup(ctx caddy.Context, app *App) (err error) {
 }
 
 // mount adds routes under prefix; a path may be served by one route only.
-func (h *Handler) mount(prefix string, routes map[string]routeFunc) error {
+func (h *Handler) mount(prefix string, routes map[string]http.HandlerFunc) error {
 	if prefix != "" && (!strings.HasPrefix(prefix, "/") || path.Clean(prefix) != prefix) {
 		return fmt.Errorf("authgate: prefix %q must be a clean absolute path like /rest", prefix)
 	}
@@ -125,106 +133,70 @@ func (h *Handler) mount(prefix string, routes map[string]routeFunc) error {
 // ServeHTTP is the request path: strip, own route, allowed path, or
 // authenticate, authorize, inject and pass on.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	h.headers.strip(r.Header)
+	h.hygiene.Strip(r.Header)
 
 	if route, ok := h.routes[path.Clean(r.URL.Path)]; ok {
-		return route(w, r)
+		route(w, r)
+		return nil
 	}
 
 	if h.allow.allows(r) {
 		h.dropCredentials(r)
-		h.headers.filterTrailers(r)
+		h.hygiene.FilterTrailers(r)
 		return next.ServeHTTP(w, r)
 	}
 
-	p, aerr := h.authenticate(r)
-	if aerr != nil {
-		return h.refuse(w, aerr)
+	p, err := h.cred.Authenticate(h.app.svc, r)
+	if err != nil {
+		return h.refuse(w, err)
 	}
-	if !p.allows(r.Method) || !p.allowsOverrides(r.Header) {
-		return h.refuse(w, errForbidden)
-	}
-	if p.restricted && p.perms != store.PermAll {
-		if aerr := checkMethodParams(r, permissionChecks[p.perms&store.PermAll]); aerr != nil {
-			return h.refuse(w, aerr)
+	if p.Restricted() {
+		check := p.MethodCheck()
+		if !check(r.Method) || !httpx.AllowsOverrides(r.Header, check) {
+			return h.refuse(w, auth.ErrForbidden)
 		}
-		if body, ok := r.Body.(*overrideReplay); ok {
-			defer body.Close() // frees a spooled body, whoever else reads it
+		if p.Permissions()&store.PermAll != store.PermAll {
+			done, err := httpx.CheckMethodParams(r, check)
+			if err != nil {
+				return h.refuse(w, err)
+			}
+			if done != nil {
+				defer done() // frees a spooled body, whoever else reads it
+			}
 		}
 	}
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	h.headers.inject(r, repl, &p)
+	h.identity.inject(r, repl, &p)
 	h.dropCredentials(r)
-	h.headers.filterTrailers(r)
+	h.hygiene.FilterTrailers(r)
 	return next.ServeHTTP(w, r)
-}
-
-// authenticate finds the request's one credential and resolves it.
-func (h *Handler) authenticate(r *http.Request) (principal, *authError) {
-	authz := r.Header["Authorization"]
-	keys := r.Header[h.headers.keyHeader]
-	switch {
-	case len(authz) > 1 || len(keys) > 1 || (len(authz) == 1 && len(keys) == 1):
-		return principal{}, errTwoMethods
-	case len(keys) == 1:
-		return h.app.authenticateKey(keys[0], h.app.now())
-	case len(authz) == 1:
-		token, ok := bearerToken(authz[0])
-		if !ok {
-			return principal{}, errBadScheme
-		}
-		return h.app.authenticateBearer(token, h.app.now())
-	}
-	return principal{}, errNoCredential
-}
-
-// authenticateRoute authenticates a request to one of the handler's own
-// routes and applies the same method rule as on proxied traffic: an API key
-// (or a quick_login session) may only do what its permissions allow.
-func (h *Handler) authenticateRoute(r *http.Request) (principal, *authError) {
-	p, aerr := h.authenticate(r)
-	if aerr != nil {
-		return principal{}, aerr
-	}
-	if !p.allows(r.Method) {
-		return principal{}, errForbidden
-	}
-	return p, nil
-}
-
-// bearerToken extracts the token of "Bearer <token>" (scheme in any case).
-func bearerToken(v string) (string, bool) {
-	scheme, token, ok := strings.Cut(v, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	token = strings.TrimSpace(token)
-	return token, token != ""
 }
 
 func (h *Handler) dropCredentials(r *http.Request) {
 	if !h.ForwardCredentials {
-		h.headers.dropCredentials(r.Header)
+		h.hygiene.DropCredentials(r.Header)
 	}
 }
 
-// refuse answers a failed request; the upstream is never reached.
-func (h *Handler) refuse(w http.ResponseWriter, e *authError) error {
-	if e == errStore {
-		h.logger.Error("credential store unavailable")
+// refuse answers a failed request; the upstream is never reached. A store
+// failure is logged with its cause (never shown to the client).
+func (h *Handler) refuse(w http.ResponseWriter, err error) error {
+	if httpx.Unavailable(err) {
+		h.logger.Error("credential store unavailable", zap.Error(err))
 	}
-	return writeAuthError(w, e)
+	return httpx.WriteRefusal(w, httpx.RefusalOf(err))
 }
 
-func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) error {
+func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return methodNotAllowed(w, "GET")
+		w.Header().Set("Allow", "GET")
+		_ = httpx.WriteRefusal(w, httpx.MethodNotAllowed("GET"))
+		return
 	}
-	body := h.app.issuer.Load().JWKS()
+	body := h.app.svc.JWKS()
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	_, err := w.Write(body)
-	return err
+	_, _ = w.Write(body)
 }
 
 // Interface guards

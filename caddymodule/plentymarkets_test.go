@@ -12,6 +12,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/authgate/authgate/internal/admin"
 	"github.com/authgate/authgate/store"
 )
 
@@ -124,11 +125,11 @@ func TestQuickLoginRefusalsAllLookAlike(t *testing.T) {
 	revoked := g.addKey("rita", "read")
 	expired := g.addKey("rita", "read")
 	ofDisabled := g.addKey("sam", "read")
-	noSecret, err := g.ops.createKey(createKeyRequest{User: "rita", Name: "plain", Permissions: "read"})
+	noSecret, err := g.ops.CreateKey(admin.CreateKeyRequest{User: "rita", Name: "plain", Permissions: "read"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := g.ops.revokeKey(revoked.ID); err != nil {
+	if err := g.ops.RevokeKey(revoked.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := g.app.store.UpdateAPIKey(expired.ID, func(k *store.APIKey) error {
@@ -137,7 +138,7 @@ func TestQuickLoginRefusalsAllLookAlike(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := g.ops.setDisabled("sam", true); err != nil {
+	if _, err := g.ops.SetDisabled("sam", true); err != nil {
 		t.Fatal(err)
 	}
 	other := g.addKey("sam", "read") // a well-formed secret that is not rita's
@@ -196,6 +197,7 @@ func TestQuickLoginLockout(t *testing.T) {
 	clk := useClock(g)
 	g.app.LockoutAttempts = 3
 	g.app.LockoutDuration = caddy.Duration(time.Minute)
+	g.reconfigure()
 	g.addUser("tess", "pw-tess-123")
 	k := g.addKey("tess", "read")
 	wrong := g.addKey("tess", "read").ClientSecret
@@ -238,7 +240,7 @@ func TestCheckPasswordAndPin(t *testing.T) {
 
 	// No PIN yet: refused like a wrong one.
 	expectRefused(t, g, checkSecret(g, "check_pin", tok, `{"pin":"1234"}`), 401, "invalid_credentials")
-	if _, err := g.ops.setPIN("uma", "1234"); err != nil {
+	if _, err := g.ops.SetPIN("uma", "1234"); err != nil {
 		t.Fatal(err)
 	}
 	expectValid(t, checkSecret(g, "check_pin", tok, `{"pin":"1234"}`))
@@ -274,8 +276,9 @@ func TestCheckPasswordLockout(t *testing.T) {
 	clk := useClock(g)
 	g.app.LockoutAttempts = 3
 	g.app.LockoutDuration = caddy.Duration(time.Minute)
+	g.reconfigure()
 	g.addUser("vera", "pw-vera-123")
-	if _, err := g.ops.setPIN("vera", "2468"); err != nil {
+	if _, err := g.ops.SetPIN("vera", "2468"); err != nil {
 		t.Fatal(err)
 	}
 	tok := g.login("vera", "pw-vera-123").AccessToken
@@ -313,6 +316,7 @@ func TestSessionLimits(t *testing.T) {
 	g := newGateway(t, nil)
 	nia := g.addUser("nia", "pw-nia-123")
 	g.app.SessionLimit = 2
+	g.reconfigure()
 	limits := func(token string) (int, int) {
 		t.Helper()
 		w := g.do(bearer("GET", "/rest/session_limits", token))
@@ -367,13 +371,13 @@ func TestQuickLoginEndsWithItsKey(t *testing.T) {
 		t.Fatalf("quick_login token: %d", w.Code)
 	}
 	g.waitCache()
-	if err := g.ops.revokeKey(revoked.ID); err != nil {
+	if err := g.ops.RevokeKey(revoked.ID); err != nil {
 		t.Fatal(err)
 	}
 	expectRefused(t, g, g.do(bearer("GET", "/app", tb.AccessToken)), 401, "invalid_token")
 	expectRefused(t, g, g.refresh(tb.RefreshToken), 401, "invalid_grant")
 
-	expiring, err := g.ops.createKey(createKeyRequest{User: "oli", Name: "short", Permissions: "read", ExpiresIn: caddy.Duration(time.Hour), ClientSecret: true})
+	expiring, err := g.ops.CreateKey(admin.CreateKeyRequest{User: "oli", Name: "short", Permissions: "read", ExpiresIn: admin.Duration(time.Hour), ClientSecret: true})
 	if err != nil {
 		t.Fatal(err)
 	}

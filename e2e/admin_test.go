@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/store"
+	"github.com/authgate/authgate/store/bbolt"
 )
 
 // Live administration (issue 4): every command works on the running server
@@ -238,7 +239,7 @@ func TestHotBackupAndRestore(t *testing.T) {
 
 	// Each copy checks out on its own (independently of the CLI's check).
 	for _, path := range backups {
-		st, err := store.Open(path, store.Options{})
+		st, err := bbolt.Open(path, bbolt.Options{})
 		if err != nil {
 			t.Fatalf("opening %s: %v", path, err)
 		}

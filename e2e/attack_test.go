@@ -32,7 +32,9 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/h2c"
 
+	agsecret "github.com/authgate/authgate/internal/secret"
 	"github.com/authgate/authgate/store"
+	"github.com/authgate/authgate/store/bbolt"
 	"github.com/authgate/authgate/tokens"
 )
 
@@ -612,7 +614,7 @@ func TestAttack(t *testing.T) {
 			return g.Do(t, "POST", "/rest/login/refresh", body, h)
 		}
 	}
-	unknownRefresh, _ := store.NewSecret(store.RefreshPrefix)
+	unknownRefresh, _ := agsecret.NewSecret(agsecret.RefreshPrefix)
 	secret(unknownRefresh)
 	add(
 		attackCase{name: "refresh: first rotation is fine", do: func(t *testing.T) Resp {
@@ -1046,7 +1048,7 @@ http://127.0.0.1:%d {
 // private key.
 func seedSigningKey(t *testing.T, db string) (string, ed25519.PrivateKey) {
 	t.Helper()
-	st, err := store.Open(db, store.Options{})
+	st, err := bbolt.Open(db, bbolt.Options{})
 	if err != nil {
 		t.Fatalf("opening the store: %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/store"
+	"github.com/authgate/authgate/store/bbolt"
 )
 
 // TestCrashKeepsAcknowledgedWrites writes through the running server from a
@@ -396,7 +397,7 @@ func adminGet(t *testing.T, g *Gateway, path string) Resp {
 // check.
 func checkStoreFile(t *testing.T, path, when string) store.Counts {
 	t.Helper()
-	st, err := store.Open(path, store.Options{Timeout: 5 * time.Second})
+	st, err := bbolt.Open(path, bbolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatalf("opening the store %s: %v", when, err)
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/authgate/authgate/store"
+	"github.com/authgate/authgate/store/bbolt"
 )
 
 // importReport is the --json output of `caddy authgate import ...`.
@@ -132,7 +132,7 @@ func TestImports(t *testing.T) {
 
 	// The login upgraded alice's hash; the store holds no legacy key.
 	g.Stop(t)
-	st, err := store.Open(g.DB, store.Options{})
+	st, err := bbolt.Open(g.DB, bbolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authgate/authgate/store"
+	"github.com/authgate/authgate/store/bbolt"
 )
 
 // TestReloadUnderMixedLoad reloads the config at least minReloads times,
@@ -309,7 +309,7 @@ func TestReloadUnderMixedLoad(t *testing.T) {
 	if lockErr := regexp.MustCompile(`(?i)database[^\n]*locked|locked by another process`).FindString(g.out.String()); lockErr != "" {
 		t.Errorf("caddy's output reports a lock error (store opened twice?): %q", lockErr)
 	}
-	st, err := store.Open(g.DB, store.Options{Timeout: 5 * time.Second})
+	st, err := bbolt.Open(g.DB, bbolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatalf("opening the store after the server stopped: %v", err)
 	}

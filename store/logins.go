@@ -8,13 +8,15 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"go.etcd.io/bbolt"
 	"golang.org/x/text/secure/precis"
 )
 
 // Logins: what a username or an email may be, and the key both are indexed
-// and compared under. A username or an email is a login identifier
-// (UserByLogin takes either), so both share one namespace.
+// and compared under (LoginKey). A username or an email is a login
+// identifier (UserByLogin takes either), so both share one namespace: no
+// login may name two users, whichever index it sits in. Every backend
+// validates with PrepareLogins and indexes under LoginKey, so a login
+// means the same user whichever store holds it.
 //
 // Two spellings name the same login when their PRECIS UsernameCaseMapped
 // forms (RFC 8265) are equal: width, Unicode normalisation (NFC) and case
@@ -31,8 +33,8 @@ const (
 	MaxEmailBytes    = 254 // RFC 5321's path limit
 )
 
-// idPrefixes are the prefixes of generated ids (NewID).
-var idPrefixes = []string{"usr_", "key_", "ses_"}
+// idPrefixes are the prefixes of generated ids (ids.go).
+var idPrefixes = []string{UserIDPrefix, KeyIDPrefix, SessionIDPrefix}
 
 // IDShaped reports whether s could be an id: it starts with an id prefix
 // (in any case) and has no '@', which no id has. No login may be id-shaped,
@@ -237,11 +239,12 @@ func scriptOf(r rune) string {
 	return ""
 }
 
-// indexKey is the key a stored login is indexed under. Logins stored
+// LoginKey is the key a stored login is indexed under. Logins stored
 // before the PRECIS rules may no longer validate; they keep an entry under
 // the best key there is, their PRECIS key when it can be computed, else
 // their lowercase as before, so an old record is never lost or blocked.
-func indexKey(login string) string {
+// The empty login has the empty key: it is not indexed.
+func LoginKey(login string) string {
 	if login == "" {
 		return ""
 	}
@@ -251,38 +254,25 @@ func indexKey(login string) string {
 	return strings.ToLower(login)
 }
 
-// reindexLogins rebuilds the login indexes under indexKey from the users
-// bucket (schema 1 → 2: keys were strings.ToLower before). It never fails
-// on a user: one that does not decode is left to Check to report, and when
-// two users now share a key the first by id keeps it and the other goes
-// unindexed for that login (it is still found by id).
-func reindexLogins(tx *bbolt.Tx) error {
-	for _, name := range [][]byte{bucketUsersByName, bucketUsersByEmail} {
-		if err := tx.DeleteBucket(name); err != nil {
+// PrepareLogins checks the logins of u and replaces them by their stored
+// forms (validateUsername, validateEmail), before a backend claims them.
+// On an update (old not nil) a login left unchanged is not checked again:
+// a record stored under older rules can still be edited (disabled, given
+// roles) before it is renamed.
+func PrepareLogins(u, old *User) error {
+	if old == nil || u.Username != old.Username {
+		name, err := validateUsername(u.Username)
+		if err != nil {
 			return err
 		}
-		if _, err := tx.CreateBucket(name); err != nil {
-			return err
-		}
+		u.Username = name
 	}
-	byName, byEmail := tx.Bucket(bucketUsersByName), tx.Bucket(bucketUsersByEmail)
-	return tx.Bucket(bucketUsers).ForEach(func(id, v []byte) error {
-		var u User
-		if decode(v, &u) != nil {
-			return nil
+	if u.Email != "" && (old == nil || u.Email != old.Email) {
+		email, err := validateEmail(u.Email)
+		if err != nil {
+			return err
 		}
-		for _, l := range []struct {
-			index *bbolt.Bucket
-			login string
-		}{{byName, u.Username}, {byEmail, u.Email}} {
-			key := []byte(indexKey(l.login))
-			if len(key) == 0 || loginTaken(tx, key, string(id)) {
-				continue
-			}
-			if err := l.index.Put(key, id); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+		u.Email = email
+	}
+	return nil
 }

@@ -10,9 +10,9 @@ import (
 	"unsafe"
 )
 
-// recordVersion is written into every stored value so a later release can
-// tell old records from new ones and migrate them.
-const recordVersion = 1
+// RecordVersion is written into every stored value (the V fields) so a
+// later release can tell old records from new ones and migrate them.
+const RecordVersion = 1
 
 // Digest is the SHA-256 of a secret (API key, client secret, refresh token).
 // Only digests are stored; the secret itself never touches the disk.
@@ -269,6 +269,21 @@ type Session struct {
 // Access tokens have their own exp; this only says the family is not revoked.
 func (s *Session) Alive() bool { return !s.Revoked }
 
+// RevokeReasons a store writes itself, beside the callers' own ("logout").
+const (
+	// ReasonRefreshReused: a spent refresh token of the session came back.
+	ReasonRefreshReused = "refresh token reused"
+	// ReasonSessionLimit: a newer login pushed the session out.
+	ReasonSessionLimit = "session limit reached"
+)
+
+// NewSession is one session of CreateSessions, with the digest of its
+// refresh token.
+type NewSession struct {
+	Session *Session
+	Refresh Digest
+}
+
 // SigningKey is a token signing key. Private holds the PKCS#8 DER private key
 // (for HS256, the raw secret). The store file is created 0600 for this.
 type SigningKey struct {
@@ -280,4 +295,12 @@ type SigningKey struct {
 	// RetiredAt is set when another key took over signing; a retired key
 	// still verifies until the tokens it signed have expired.
 	RetiredAt time.Time `json:"retiredAt,omitzero"`
+}
+
+// Counts is how many records of each kind a store holds.
+type Counts struct {
+	Users       int `json:"users"`
+	APIKeys     int `json:"apiKeys"`
+	Sessions    int `json:"sessions"`
+	SigningKeys int `json:"signingKeys"`
 }

@@ -1,283 +1,184 @@
-// Package store keeps authgate's users, API keys, sessions and signing keys
-// in one bbolt file; users are read through a ristretto cache (cache.go).
+// Package store is authgate's data model: the records (models.go), what a
+// login may be and the key it is compared under (logins.go), the sentinel
+// errors (errors.go), the change log a backend feeds Generation and
+// ChangedSince from (changes.go), and the Store interface every backend
+// implements (this file).
 //
-// bbolt is the truth: every write is one transaction that is fsynced before
-// the call returns, and the cache is only ever dropped after a commit, never
-// written by a write path.
+// It holds no storage of its own: store/bbolt is the embedded default, and
+// store/storetest is the conformance suite every backend must pass. The
+// interface is operation-level, never a transaction handle: each backend
+// keeps its own atomicity, and a write that returned is durable.
 package store
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
-
-	"go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
-
-// Sentinel errors. Callers test them with errors.Is; the returned errors
-// wrap them with context (never a secret).
-var (
-	ErrNotFound       = errors.New("not found")
-	ErrExists         = errors.New("already exists")
-	ErrInvalid        = errors.New("invalid")
-	ErrLocked         = errors.New("locked by another process")
-	ErrSchemaTooNew   = errors.New("database schema is newer than this build understands")
-	ErrRefreshReused  = errors.New("refresh token reused")
-	ErrSessionRevoked = errors.New("session revoked or expired")
-	ErrMalformed      = errors.New("malformed")
-)
-
-// Every bucket of the file, declared here and nowhere else. Index buckets map
-// a lookup key to an ID (or hold "owner/ID" keys with empty values so a
-// prefix scan lists the owner's records).
-var (
-	bucketMeta             = []byte("meta")
-	bucketUsers            = []byte("users")              // user ID → JSON User
-	bucketUsersByName      = []byte("users_by_name")      // login key of the username (logins.go) → user ID
-	bucketUsersByEmail     = []byte("users_by_email")     // login key of the email → user ID
-	bucketKeys             = []byte("keys")               // key ID → JSON APIKey
-	bucketKeysByDigest     = []byte("keys_by_digest")     // 32-byte key digest → key ID
-	bucketKeysByOwner      = []byte("keys_by_owner")      // userID "/" keyID → empty
-	bucketKeysLastUsed     = []byte("keys_last_used")     // key ID → last use, 8-byte big-endian Unix nanoseconds
-	bucketSessions         = []byte("sessions")           // session ID → JSON Session
-	bucketSessionsByUser   = []byte("sessions_by_user")   // userID "/" sessionID → empty
-	bucketRefresh          = []byte("refresh")            // 32-byte refresh digest → JSON refreshEntry
-	bucketRefreshBySession = []byte("refresh_by_session") // sessionID "/" 32-byte digest → empty
-	bucketSigningKeys      = []byte("signing_keys")       // kid → JSON SigningKey
-
-	allBuckets = [][]byte{
-		bucketMeta,
-		bucketUsers, bucketUsersByName, bucketUsersByEmail,
-		bucketKeys, bucketKeysByDigest, bucketKeysByOwner, bucketKeysLastUsed,
-		bucketSessions, bucketSessionsByUser, bucketRefresh, bucketRefreshBySession,
-		bucketSigningKeys,
-	}
-)
-
-// Keys of the meta bucket: the layout version as decimal, and a marker
-// that legacy keys were imported.
-var (
-	keySchemaVersion = []byte("schema_version")
-	keyHasLegacyKeys = []byte("has_legacy_keys")
-)
-
-// migrations[i] upgrades a file from schema version i to i+1; all pending
-// ones run in the same transaction as the version stamp, so a crash leaves
-// the file either fully old or fully new. The buckets of allBuckets are
-// created before them on every open, so a migration only moves data.
-// Append here, never reorder or remove.
-var migrations = []func(tx *bbolt.Tx) error{
-	0: func(*bbolt.Tx) error { return nil }, // 0 → 1: a new file, buckets only
-	1: reindexLogins,                        // 1 → 2: login keys by PRECIS, not strings.ToLower (logins.go)
-}
-
-// schemaVersion is the layout this build writes.
-var schemaVersion = uint64(len(migrations))
-
-// Options tunes Open. The zero value is ready to use.
-type Options struct {
-	// Timeout is how long Open waits for the file lock another process
-	// holds. Default 1s; bbolt's "wait forever" is never used.
-	Timeout time.Duration
-	// CacheEntries is the maximum number of users cached. Default 100_000.
-	CacheEntries int64
-}
 
 // Store is an open authgate database. It is safe for concurrent use.
 // Close must be called once every other call has returned.
-type Store struct {
-	db    *bbolt.DB
-	path  string
-	cache *caches
+//
+// Records returned by UserByID may be shared through a cache: never modify
+// them. Every other lookup returns the caller's own copy. Errors wrap the
+// sentinel errors of errors.go and never contain a secret.
+type Store interface {
+	Users
+	APIKeys
+	Sessions
+	SigningKeys
+	ChangeFeed
 
-	// legacyKeys is set once any imported key without our checksum is
-	// stored: only then must a key failing the checksum be looked up.
-	legacyKeys atomic.Bool
-
-	closeOnce sync.Once
-	closeErr  error
-
-	// testHookAfterMissRead, when set by a test, runs between the bbolt read
-	// of a cache miss and the cache fill, to stage the stale-fill race.
-	testHookAfterMissRead func()
+	// Check verifies that every record decodes and every index resolves,
+	// and counts the records. A problem is an error wrapping ErrMalformed.
+	Check() (Counts, error)
+	// Backup writes a consistent copy of the whole database to w, in the
+	// backend's own format, without blocking writers, and returns the bytes
+	// written. The copy contains signing keys: keep it private.
+	Backup(w io.Writer) (int64, error)
+	// Backend names the backend ("bbolt", "etcd") and what it opened (a
+	// file path, cluster endpoints): the identity a process shares one
+	// open store by.
+	Backend() (kind, location string)
+	// Close releases the store. It is safe to call more than once.
+	Close() error
 }
 
-// Open opens (creating if needed) the database at path. The parent directory
-// is created 0700 and the file 0600: it holds signing key material.
-// If another process holds the file, Open gives up after opts.Timeout with an
-// error wrapping ErrLocked.
-func Open(path string, opts Options) (*Store, error) {
-	if path == "" {
-		return nil, fmt.Errorf("store: %w: empty database path", ErrInvalid)
-	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = time.Second
-	}
-	if opts.CacheEntries <= 0 {
-		opts.CacheEntries = 100_000
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("store: creating directory for %s: %w", path, err)
-	}
-	// NoSync stays false: a write that returned has been fsynced.
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.Timeout})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("database %s is %w", path, ErrLocked)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: opening %s: %w", path, err)
-	}
-	if err := db.Update(prepareSchema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("store: %s: %w", path, err)
-	}
-	c, err := newCaches(opts.CacheEntries)
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("store: %w", err)
-	}
-	st := &Store{db: db, path: path, cache: c}
-	if err := db.View(func(tx *bbolt.Tx) error {
-		st.legacyKeys.Store(tx.Bucket(bucketMeta).Get(keyHasLegacyKeys) != nil)
-		return nil
-	}); err != nil {
-		st.Close()
-		return nil, fmt.Errorf("store: %s: %w", path, err)
-	}
-	return st, nil
+// Users are the accounts. A username or an email is a login (UserByLogin
+// takes either): both share one namespace, compared as NormalizeLogin
+// does.
+type Users interface {
+	// CreateUser stores a new user. It fills u.ID (when empty), u.V, and
+	// u.CreatedAt/u.UpdatedAt (when zero). The username, and the email when
+	// set, must not already name a user (ErrExists).
+	CreateUser(u *User) error
+	// CreateUsers stores new users as CreateUser does, all of them or, on
+	// the first error, none.
+	CreateUsers(us []*User) error
+	// UserByID returns the user with id. The value may be shared with other
+	// callers: never modify it (use UpdateUser).
+	UserByID(id string) (*User, error)
+	// UserByLogin returns the user whose username or email is login. A login
+	// that cannot be normalised is ErrNotFound like any unknown login.
+	UserByLogin(login string) (*User, error)
+	// UpdateUser applies fn to a fresh copy of the user and stores the
+	// result atomically; fn's error aborts. ID and CreatedAt cannot be
+	// changed, UpdatedAt is set. A new login must not name another user
+	// (ErrExists).
+	UpdateUser(id string, fn func(u *User) error) (*User, error)
+	// DeleteUser removes the user with their API keys and their sessions
+	// with all refresh tokens, atomically.
+	DeleteUser(id string) error
+	// ListUsers returns every user sorted by username (case-insensitively),
+	// then ID.
+	ListUsers() ([]*User, error)
 }
 
-// HasLegacyKeys reports whether any imported legacy key (no prefix, no
-// checksum) was ever stored.
-func (s *Store) HasLegacyKeys() bool { return s.legacyKeys.Load() }
-
-// prepareSchema refuses a file written by a newer build, creates missing
-// buckets, runs pending migrations and stamps the version, in one
-// transaction.
-func prepareSchema(tx *bbolt.Tx) error {
-	var have uint64
-	if meta := tx.Bucket(bucketMeta); meta != nil {
-		if v := meta.Get(keySchemaVersion); v != nil {
-			n, err := strconv.ParseUint(string(v), 10, 64)
-			if err != nil {
-				return fmt.Errorf("schema_version %q: %w", v, ErrMalformed)
-			}
-			have = n
-		}
-	}
-	if have > schemaVersion {
-		return fmt.Errorf("%w: file has schema version %d, this build knows up to %d",
-			ErrSchemaTooNew, have, schemaVersion)
-	}
-	for _, name := range allBuckets {
-		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-			return fmt.Errorf("creating bucket %s: %w", name, err)
-		}
-	}
-	for v := have; v < schemaVersion; v++ {
-		if err := migrations[v](tx); err != nil {
-			return fmt.Errorf("migrating schema %d to %d: %w", v, v+1, err)
-		}
-	}
-	if have == schemaVersion {
-		return nil
-	}
-	return tx.Bucket(bucketMeta).Put(keySchemaVersion, []byte(strconv.FormatUint(schemaVersion, 10)))
+// APIKeys are the long-lived credentials. Only digests are stored, never
+// keys or client secrets.
+type APIKeys interface {
+	// CreateAPIKey stores a new key for an existing owner (else
+	// ErrNotFound). It fills k.ID (when empty), k.V and k.CreatedAt (when
+	// zero). k.Digest must be set and not belong to another key (ErrExists).
+	CreateAPIKey(k *APIKey) error
+	// CreateAPIKeys stores new keys as CreateAPIKey does, all of them or, on
+	// the first error, none.
+	CreateAPIKeys(ks []*APIKey) error
+	// APIKeyByDigest returns the key whose digest is d. Revoked and expired
+	// keys are returned too; check Usable.
+	APIKeyByDigest(d Digest) (*APIKey, error)
+	// APIKeyByID returns the key with id.
+	APIKeyByID(id string) (*APIKey, error)
+	// ListAPIKeys returns the keys of ownerID, or every key when ownerID is
+	// "", sorted by CreatedAt then ID.
+	ListAPIKeys(ownerID string) ([]*APIKey, error)
+	// UpdateAPIKey applies fn to a fresh copy of the key and stores it
+	// atomically; fn's error aborts. ID, Digest, OwnerID and CreatedAt
+	// cannot be changed.
+	UpdateAPIKey(id string, fn func(k *APIKey) error) (*APIKey, error)
+	// RevokeAPIKey revokes the key at time at. Revoking a revoked key
+	// changes nothing (the first RevokedAt stays).
+	RevokeAPIKey(id string, at time.Time) error
+	// TouchAPIKeys records when keys were last used, many at once. LastUsed
+	// only moves forward; unknown IDs are skipped. It neither moves
+	// Generation nor marks the keys changed: nothing is decided by LastUsed.
+	TouchAPIKeys(lastUsed map[string]time.Time) error
+	// HasLegacyKeys reports whether any imported legacy key (no prefix, no
+	// checksum) was ever stored: only then must a key failing the checksum
+	// be looked up.
+	HasLegacyKeys() bool
 }
 
-// Close closes the file and the caches. It is safe to call more than once.
-func (s *Store) Close() error {
-	s.closeOnce.Do(func() {
-		// bbolt first: Close waits for running transactions, so no write
-		// can commit after the caches are gone.
-		s.closeErr = s.db.Close()
-		s.cache.close()
-	})
-	return s.closeErr
+// Sessions are logins, each with its refresh-token family.
+type Sessions interface {
+	// CreateSession stores a new session for an existing user (else
+	// ErrNotFound) with its first refresh token, given as its digest. It
+	// fills sess.ID (when empty), sess.V and sess.CreatedAt (when zero);
+	// sess.ExpiresAt is required. With limit > 0 the user keeps at most
+	// limit live sessions in the new session's budget (sessions opened with
+	// the same KeyID, "" for logins): the oldest are revoked, atomically
+	// with the insert, and their number returned.
+	CreateSession(sess *Session, refresh Digest, limit int) (revoked int, err error)
+	// CreateSessions stores new sessions as CreateSession does without a
+	// limit, all of them or, on the first error, none.
+	CreateSessions(batch []NewSession) error
+	// SessionByID returns the session with id.
+	SessionByID(id string) (*Session, error)
+	// ListSessions returns the sessions of userID, or all when userID is
+	// "", sorted by CreatedAt then ID.
+	ListSessions(userID string) ([]*Session, error)
+	// LiveSessions counts the user's sessions that are neither revoked nor
+	// past their refresh expiry at now, of every budget.
+	LiveSessions(userID string, now time.Time) (int, error)
+	// LiveSessionsLike counts the user's live sessions at now in the budget
+	// of sessions opened with keyID ("" for logins).
+	LiveSessionsLike(userID, keyID string, now time.Time) (int, error)
+	// RotateRefresh spends the refresh token old and makes next the
+	// session's live one, until expiresAt, atomically: of concurrent
+	// rotations of one token exactly one succeeds. old unknown is
+	// ErrNotFound; old already spent revokes the session, commits that,
+	// and is ErrRefreshReused; a revoked or expired session is
+	// ErrSessionRevoked.
+	RotateRefresh(old, next Digest, now, expiresAt time.Time) (*Session, error)
+	// RevokeSession revokes the session. Revoking a revoked session changes
+	// nothing; an unknown one is ErrNotFound.
+	RevokeSession(id, reason string, at time.Time) error
+	// RevokeUserSessions revokes every live session of the user and returns
+	// how many. An unknown user is ErrNotFound.
+	RevokeUserSessions(userID, reason string, at time.Time) (int, error)
+	// DeleteSessionsExpiredBefore deletes the sessions (revoked or not)
+	// whose refresh expiry is before t, with their refresh tokens, and
+	// returns how many.
+	DeleteSessionsExpiredBefore(t time.Time) (int, error)
 }
 
-// Generation is a counter that moves after every write that changed a user,
-// session or API key record (except TouchAPIKeys: see there). A decision
-// made from records read after loading Generation is still right as long as
-// Generation has not moved since, or ChangedSince says its records were
-// not written since: the request path uses it to reuse its cached decision
-// about a credential without re-reading the records.
-func (s *Store) Generation() uint64 { return s.cache.generation() }
-
-// WaitCache blocks until the cache's buffered fills have landed. Only
-// tests and benchmarks need it: it makes a cache hit deterministic.
-func (s *Store) WaitCache() { s.cache.wait() }
-
-// Path returns the path the store was opened with.
-func (s *Store) Path() string { return s.path }
-
-// WriteBackup writes a consistent copy of the whole database to w (a read
-// transaction: writers are not blocked) and returns the bytes written.
-// The copy contains signing keys: create its file 0600.
-func (s *Store) WriteBackup(w io.Writer) (int64, error) {
-	var n int64
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		var err error
-		n, err = tx.WriteTo(w)
-		return err
-	})
-	return n, err
+// SigningKeys are the token signing keys. They hold private key material.
+type SigningKeys interface {
+	// SigningKeys returns every signing key, retired ones included, sorted
+	// by CreatedAt then KID; copies the caller owns.
+	SigningKeys() ([]SigningKey, error)
+	// EnsureSigningKey returns the newest unretired key for alg or, when
+	// there is none, stores the key generate returns; atomically, so two
+	// instances provisioning at once never create two keys.
+	EnsureSigningKey(alg string, generate func() (SigningKey, error)) (SigningKey, error)
+	// AddSigningKey stores a new key (rotation); with retireOthers every
+	// other unretired key gets RetiredAt = at.
+	AddSigningKey(k SigningKey, retireOthers bool, at time.Time) error
+	// DeleteSigningKey removes a key for good: tokens it signed stop
+	// verifying.
+	DeleteSigningKey(kid string) error
 }
 
-// update runs fn in one write transaction, committed and fsynced when fn
-// returns nil, and then drops every cache entry fn recorded in inv.
-// Invalidation also runs when the commit failed: dropping an entry is never
-// wrong, only a miss.
-func (s *Store) update(fn func(tx *bbolt.Tx, inv *invalidation) error) error {
-	var inv invalidation
-	err := s.db.Update(func(tx *bbolt.Tx) error { return fn(tx, &inv) })
-	s.cache.invalidate(&inv)
-	return err
-}
-
-// getJSON decodes the value at key into v, or returns ErrNotFound.
-func getJSON(b *bbolt.Bucket, key []byte, v any) error {
-	raw := b.Get(key)
-	if raw == nil {
-		return ErrNotFound
-	}
-	return decode(raw, v)
-}
-
-// decode unmarshals a stored value. Decoding copies: nothing of bbolt's
-// memory map, valid only inside the transaction, is kept.
-func decode(raw []byte, v any) error {
-	if err := json.Unmarshal(raw, v); err != nil {
-		return fmt.Errorf("decoding stored record: %w", err)
-	}
-	return nil
-}
-
-// putJSON encodes v and stores it at key.
-func putJSON(b *bbolt.Bucket, key []byte, v any) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return b.Put(key, raw)
-}
-
-// utcNow is the store's clock: UTC, without a monotonic reading, so values
-// compare equal after a JSON round trip.
-func utcNow() time.Time { return time.Now().UTC() }
-
-// pairKey builds the "owner/child" keys of the listing indexes.
-func pairKey(owner, child string) []byte {
-	k := make([]byte, 0, len(owner)+1+len(child))
-	k = append(k, owner...)
-	k = append(k, '/')
-	return append(k, child...)
+// ChangeFeed is the request path's invalidation seam: bbolt feeds it from
+// its own commits, a cluster backend from its watch.
+type ChangeFeed interface {
+	// Generation is a counter that moves after every write that changed a
+	// user, session or API key record (except TouchAPIKeys). A decision
+	// made from records read after loading Generation still holds as long
+	// as Generation has not moved, or ChangedSince says its records were not
+	// written since.
+	Generation() uint64
+	// ChangedSince reports whether the user, session or API key with these
+	// IDs may have been written after Generation gen ("" names none). False
+	// means they certainly were not; true may also mean another record was.
+	ChangedSince(gen uint64, userID, sessionID, keyID string) bool
 }

@@ -39,7 +39,9 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/bench/internal/benchkit"
+	"github.com/authgate/authgate/internal/secret"
 	"github.com/authgate/authgate/store"
+	"github.com/authgate/authgate/store/bbolt"
 )
 
 var (
@@ -97,11 +99,11 @@ func main() {
 // scale-users.txt and scale-keys.txt for the measuring process.
 func fill(db string) {
 	start := time.Now()
-	st, err := store.Open(db, store.Options{CacheEntries: *cache})
+	st, err := bbolt.Open(db, bbolt.Options{CacheEntries: *cache})
 	if err != nil {
 		log.Fatal(err)
 	}
-	phc, err := store.HashSecret("scale-password-1")
+	phc, err := secret.HashSecret("scale-password-1")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -113,7 +115,7 @@ func fill(db string) {
 	userList := make([]*store.User, *users)
 	parallel("users built", *users, func(i int) error {
 		userList[i] = &store.User{
-			ID:           store.NewID("usr_"),
+			ID:           secret.NewID("usr_"),
 			Username:     fmt.Sprintf("user%07d", i+1),
 			Email:        fmt.Sprintf("user%07d@example.com", i+1),
 			FirstName:    "Scale",
@@ -132,7 +134,7 @@ func fill(db string) {
 	t = time.Now()
 	keyList := make([]*store.APIKey, *keys)
 	parallel("API keys built", *keys, func(i int) error {
-		secret, err := store.NewSecret(store.KeyPrefix)
+		key, err := secret.NewSecret(secret.KeyPrefix)
 		if err != nil {
 			return err
 		}
@@ -140,8 +142,8 @@ func fill(db string) {
 			Name:        fmt.Sprintf("key-%d", i+1),
 			OwnerID:     ids[i%len(ids)],
 			Permissions: store.PermRead,
-			Digest:      store.DigestOf(secret),
-			Hint:        store.Mask(secret),
+			Digest:      store.DigestOf(key),
+			Hint:        secret.Mask(key),
 		}
 		digests[i] = keyList[i].Digest
 		return nil
@@ -186,7 +188,7 @@ func measureStore(dir string) {
 	rssBase := benchkit.ProcStatus(0, "VmRSS")
 
 	t := time.Now()
-	st, err := store.Open(db, store.Options{CacheEntries: *cache})
+	st, err := bbolt.Open(db, bbolt.Options{CacheEntries: *cache})
 	if err != nil {
 		log.Fatal(err)
 	}

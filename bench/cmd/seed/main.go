@@ -30,7 +30,9 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/bench/internal/benchkit"
+	"github.com/authgate/authgate/internal/secret"
 	"github.com/authgate/authgate/store"
+	"github.com/authgate/authgate/store/bbolt"
 	"github.com/authgate/authgate/tokens"
 )
 
@@ -82,7 +84,7 @@ func main() {
 	}
 
 	start := time.Now()
-	st, err := store.Open(*dbPath, store.Options{})
+	st, err := bbolt.Open(*dbPath, bbolt.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -90,7 +92,7 @@ func main() {
 
 	// Users: one hash, shared.
 	t := time.Now()
-	phc, err := store.HashSecret(*password)
+	phc, err := secret.HashSecret(*password)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -111,17 +113,17 @@ func main() {
 		secrets := make([]string, *keys)
 		keyList := make([]*store.APIKey, *keys)
 		parallel(*keys, *workers, func(i int) error {
-			secret, err := store.NewSecret(store.KeyPrefix)
+			key, err := secret.NewSecret(secret.KeyPrefix)
 			if err != nil {
 				return err
 			}
-			secrets[i] = secret
+			secrets[i] = key
 			keyList[i] = &store.APIKey{
 				Name:        fmt.Sprintf("bench-%d", i+1),
 				OwnerID:     userList[i%len(userList)].ID,
 				Permissions: perm,
-				Digest:      store.DigestOf(secret),
-				Hint:        store.Mask(secret),
+				Digest:      store.DigestOf(key),
+				Hint:        secret.Mask(key),
 			}
 			return nil
 		})
@@ -159,11 +161,11 @@ func main() {
 		refreshExpiry := now.Add(30 * 24 * time.Hour)
 		parallel(*sessions, *workers, func(i int) error {
 			u := userList[i%len(userList)]
-			refresh, err := store.NewSecret(store.RefreshPrefix)
+			refresh, err := secret.NewSecret(secret.RefreshPrefix)
 			if err != nil {
 				return err
 			}
-			s := &store.Session{ID: store.NewID("ses_"), UserID: u.ID, CreatedAt: now, ExpiresAt: refreshExpiry}
+			s := &store.Session{ID: secret.NewID("ses_"), UserID: u.ID, CreatedAt: now, ExpiresAt: refreshExpiry}
 			sessionList[i] = store.NewSession{Session: s, Refresh: store.DigestOf(refresh)}
 			access[i], _, err = iss.Issue(tokens.Claims{
 				UserID: u.ID, Username: u.Username, Roles: u.Roles,
