@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"github.com/authgate/authgate/internal/admin"
 	"github.com/authgate/authgate/store"
@@ -134,4 +136,45 @@ func addClientFlags(cmd *cobra.Command) {
 	f.String("address", "", "the running server's admin endpoint (default: as caddy reload finds it)")
 	f.StringP("config", "c", "", "find the admin endpoint in this config file")
 	f.StringP("adapter", "a", "", "the adapter of --config")
+}
+
+// openConfiguredStore opens the store the configuration's authgate options
+// name (found as `caddy run` finds it: --config, else ./Caddyfile), for a
+// command that works on the store itself (migrate). It returns the store
+// and where it is, for messages.
+func openConfiguredStore(cmd *cobra.Command) (store.Store, string, error) {
+	configFile, _ := cmd.Flags().GetString("config")
+	adapter, _ := cmd.Flags().GetString("adapter")
+	config, configFile, _, err := caddycmd.LoadConfig(configFile, adapter)
+	if err != nil {
+		return nil, "", fmt.Errorf("reading the config: %v", err)
+	}
+	if len(config) == 0 {
+		return nil, "", fmt.Errorf("no config: give --config <Caddyfile> naming the target store")
+	}
+	var cfg struct {
+		Apps map[string]json.RawMessage `json:"apps"`
+	}
+	if err := json.Unmarshal(config, &cfg); err != nil {
+		return nil, "", fmt.Errorf("reading %s: %v", configFile, err)
+	}
+	raw, ok := cfg.Apps["authgate"]
+	if !ok {
+		return nil, "", fmt.Errorf("%s has no authgate options", configFile)
+	}
+	var app App
+	if err := json.Unmarshal(raw, &app); err != nil {
+		return nil, "", fmt.Errorf("the authgate options of %s: %v", configFile, err)
+	}
+	app.logger = zap.NewNop()
+	app.applyDefaults()
+	kind, identity, err := app.storeBackend()
+	if err != nil {
+		return nil, "", err
+	}
+	st, err := app.openStore(kind)
+	if err != nil {
+		return nil, "", fmt.Errorf("opening %s: %w", identity, err)
+	}
+	return st, identity, nil
 }

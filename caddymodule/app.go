@@ -15,7 +15,6 @@ import (
 
 	"github.com/authgate/authgate/internal/auth"
 	"github.com/authgate/authgate/store"
-	"github.com/authgate/authgate/store/bbolt"
 )
 
 func init() {
@@ -38,6 +37,9 @@ const (
 type App struct {
 	// DB is the bbolt file. Default: authgate/authgate.db in Caddy's data dir.
 	DB string `json:"db,omitempty"`
+	// Store chooses another backend: etcd, shared by several gateways.
+	// Unset (or bbolt) is the file DB names.
+	Store *StoreConfig `json:"store,omitempty"`
 	// Issuer is the iss claim of every token. Default "authgate".
 	Issuer string `json:"issuer,omitempty"`
 	// Audience is the aud claim; checked on every token when set.
@@ -60,10 +62,9 @@ type App struct {
 	CacheEntries int64 `json:"cache_entries,omitempty"`
 
 	store     store.Store
-	storePath string // set once we hold a reference in the pool
-	lockouts  *auth.Lockouts
+	storePath string // the pool key, set once we hold a reference
 	// svc is this config's authgate: the decision caches, the issuer, the
-	// upkeep. A reload builds a new one on the same store and lockouts.
+	// upkeep. A reload builds a new one on the same store.
 	svc     *auth.Service
 	logger  *zap.Logger
 	now     func() time.Time // the clock; tests swap it
@@ -78,17 +79,17 @@ func (App) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// stores holds the open bbolt files, keyed by absolute path. A reload
+// stores holds the open stores, keyed by their backend's identity (a
+// bbolt file's absolute path, an etcd cluster and prefix). A reload
 // provisions the new config before it stops the old one, and bbolt locks
 // its file exclusively: the new config must reuse the open store, not open
-// the file a second time.
+// it a second time (for etcd: not a second client and watch).
 var stores = caddy.NewUsagePool()
 
-// sharedStore is what the pool holds per file: the open store and the
-// login-failure counters of its accounts, so that a reload keeps both.
+// sharedStore is what the pool holds per backend: the open store (with
+// its lockout counters), so that a reload keeps it.
 type sharedStore struct {
-	*bbolt.Store
-	lockouts *auth.Lockouts
+	store.Store
 }
 
 func (s sharedStore) Destruct() error { return s.Close() }
@@ -100,33 +101,37 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.now == nil {
 		a.now = time.Now
 	}
+	if a.DB != "" && a.Store != nil && a.Store.Backend == "etcd" {
+		return errors.New("authgate: db and store etcd name two stores: keep one")
+	}
 	a.applyDefaults()
 	if err := a.validate(); err != nil {
 		return err
 	}
 
-	path, err := filepath.Abs(a.DB)
+	kind, identity, err := a.storeBackend()
 	if err != nil {
-		return fmt.Errorf("authgate: db path %q: %v", a.DB, err)
+		return err
 	}
-	val, _, err := stores.LoadOrNew(path, func() (caddy.Destructor, error) {
-		st, err := bbolt.Open(path, bbolt.Options{CacheEntries: a.CacheEntries})
+	val, _, err := stores.LoadOrNew(identity, func() (caddy.Destructor, error) {
+		st, err := a.openStore(kind)
 		if err != nil {
 			return nil, err
 		}
-		return sharedStore{Store: st, lockouts: auth.NewLockouts(int(a.CacheEntries))}, nil
+		return sharedStore{Store: st}, nil
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
 			return fmt.Errorf("authgate: %w (another Caddy serves it; `caddy validate` cannot open a store a running server holds, and admin commands need the server's admin endpoint or a stopped server)", err)
 		}
-		return fmt.Errorf("authgate: opening store: %w", err)
+		return fmt.Errorf("authgate: opening the %s store: %w", kind, err)
 	}
-	a.storePath = path
-	shared := val.(sharedStore)
-	a.store, a.lockouts = shared.Store, shared.lockouts
+	a.storePath = identity
+	a.store = val.(sharedStore).Store
+	backend, location := a.store.Backend()
+	a.logger.Info("authgate store open", zap.String("backend", backend), zap.String("location", location))
 
-	a.svc, err = auth.New(a.store, a.serviceConfig(), a.lockouts, a.logger.Sugar())
+	a.svc, err = auth.New(a.store, a.serviceConfig(), a.logger.Sugar())
 	return err
 }
 

@@ -26,6 +26,7 @@ func init() {
 //
 //	authgate {
 //		db          <path>
+//		store       bbolt|etcd { ... }   (see unmarshalStore)
 //		issuer      <iss>
 //		audience    <aud>
 //		access_ttl  <duration>
@@ -57,6 +58,11 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		switch d.Val() {
 		case "db":
 			a.DB, err = oneArg(d)
+		case "store":
+			if a.Store != nil {
+				return d.Err("store may appear only once")
+			}
+			a.Store, err = unmarshalStore(d)
 		case "issuer":
 			a.Issuer, err = oneArg(d)
 		case "audience":

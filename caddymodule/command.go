@@ -41,7 +41,7 @@ file directly instead, which needs the server stopped.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			addClientFlags(cmd)
-			cmd.AddCommand(userCommand(), keyCommand(), sessionCommand(), signingKeyCommand(), backupCommand(), importCommand())
+			cmd.AddCommand(userCommand(), keyCommand(), sessionCommand(), signingKeyCommand(), backupCommand(), importCommand(), migrateCommand())
 		},
 	})
 }

@@ -51,8 +51,15 @@ func backup(c *admin.Client, path string) (store.Counts, error) {
 	if _, err := os.Stat(path); err == nil {
 		return store.Counts{}, fmt.Errorf("%s exists: choose a new file (a backup never overwrites)", path)
 	}
-	if err := writeFileAtomic(path, c.Backup); err != nil {
+	var kind string
+	if err := writeFileAtomic(path, func(w io.Writer) (err error) {
+		kind, err = c.Backup(w)
+		return err
+	}); err != nil {
 		return store.Counts{}, fmt.Errorf("writing backup %s: %w", path, err)
+	}
+	if kind != "bbolt" {
+		return checkSnapshotFile(path)
 	}
 	copy, err := bbolt.Open(path, bbolt.Options{})
 	if err != nil {
@@ -64,6 +71,25 @@ func backup(c *admin.Client, path string) (store.Counts, error) {
 		return counts, fmt.Errorf("backup %s fails its check: %w", path, err)
 	}
 	return counts, nil
+}
+
+// checkSnapshotFile reads back a backup in the JSON snapshot format (the
+// etcd backend's) and counts what it holds; a copy cut short does not
+// decode.
+func checkSnapshotFile(path string) (store.Counts, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return store.Counts{}, err
+	}
+	defer f.Close()
+	var snap store.Snapshot
+	if err := json.NewDecoder(f).Decode(&snap); err != nil {
+		return store.Counts{}, fmt.Errorf("backup %s does not decode as a snapshot: %w", path, err)
+	}
+	if len(snap.SigningKeys) == 0 {
+		return store.Counts{}, fmt.Errorf("backup %s holds no signing key: it is not a whole store", path)
+	}
+	return store.Counts{Users: len(snap.Users), APIKeys: len(snap.APIKeys), Sessions: len(snap.Sessions), SigningKeys: len(snap.SigningKeys)}, nil
 }
 
 // writeFileAtomic writes a file via a temporary sibling and rename, created
@@ -209,4 +235,62 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// migrateCommand is `caddy authgate migrate --from-db <file>`: it copies a
+// bbolt store (a stopped server's file) into the store the configuration
+// names (an etcd cluster), which must be empty. It talks to the store
+// directly, not through a server: a large store is not a request body.
+func migrateCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "migrate --from-db <file> [--config <Caddyfile>] [--json]",
+		Short: "Copies a bbolt store into the configured store (an empty etcd prefix)",
+		Long: `
+Copies every user, API key, session (with its refresh tokens) and signing
+key of a bbolt store file into the store the configuration's authgate
+options name, as they are: passwords keep their hashes, keys and tokens
+keep working. The file must not be held by a running server (stop it, or
+migrate a backup). The target must be empty; the lockout's counters are not
+copied. The configuration is found as for caddy run: --config, else a
+Caddyfile in the current directory.
+`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SilenceUsage = true
+			from, _ := cmd.Flags().GetString("from-db")
+			if from == "" {
+				return fmt.Errorf("--from-db <file> is required")
+			}
+			if _, err := os.Stat(from); err != nil {
+				return fmt.Errorf("--from-db %s: %w", from, err)
+			}
+			src, err := bbolt.Open(from, bbolt.Options{})
+			if err != nil {
+				return err
+			}
+			defer src.Close()
+			snap, err := src.Export()
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", from, err)
+			}
+			dst, where, err := openConfiguredStore(cmd)
+			if err != nil {
+				return err
+			}
+			defer dst.Close()
+			if err := dst.Import(snap); err != nil {
+				return fmt.Errorf("copying into %s: %w", where, err)
+			}
+			counts := store.Counts{Users: len(snap.Users), APIKeys: len(snap.APIKeys), Sessions: len(snap.Sessions), SigningKeys: len(snap.SigningKeys)}
+			return printOut(cmd, counts, func(w io.Writer) {
+				fmt.Fprintf(w, "migrated\t%s → %s\nusers\t%d\napi keys\t%d\nsessions\t%d\nsigning keys\t%d\n",
+					from, where, counts.Users, counts.APIKeys, counts.Sessions, counts.SigningKeys)
+			})
+		},
+	}
+	cmd.Flags().String("from-db", "", "the bbolt store file to copy")
+	cmd.Flags().String("config", "", "the configuration naming the target store (default: ./Caddyfile)")
+	cmd.Flags().String("adapter", "", "the config adapter (default: caddyfile for a Caddyfile)")
+	cmd.Flags().Bool("json", false, "print JSON")
+	return cmd
 }

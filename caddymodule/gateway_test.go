@@ -63,7 +63,7 @@ func (g *gateway) reconfigure() {
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	g.t.Cleanup(cancel)
 	old := g.app.svc
-	svc, err := auth.New(g.app.store, g.app.serviceConfig(), g.app.lockouts, nil)
+	svc, err := auth.New(g.app.store, g.app.serviceConfig(), nil)
 	if err != nil {
 		g.t.Fatalf("reconfigure: %v", err)
 	}

@@ -104,7 +104,8 @@ func TestIdentifierCaps(t *testing.T) {
 	} {
 		expectRefused(t, g, g.do(c.r), 400, "invalid_request")
 	}
-	if n := g.app.lockouts.Len(); n != 0 {
+	if l, err := g.app.store.ListAttempts(time.Now()); err != nil || len(l) != 0 {
+		n := len(l)
 		t.Errorf("%d lockout counters after refused identifiers, want 0", n)
 	}
 	// At the caps they are looked up (and fail as unknown).

@@ -548,6 +548,25 @@ func (g *Gateway) Do(t *testing.T, method, path string, body io.Reader, hdr H) R
 	return Resp{Status: res.StatusCode, Header: res.Header, Body: b}
 }
 
+// TryDo is Do for a request that may fail (a gateway being killed, a lost
+// cluster): a transport error is returned, not fatal.
+func (g *Gateway) TryDo(method, path string, body io.Reader, hdr H) (Resp, error) {
+	req, err := http.NewRequest(method, g.Base()+path, body)
+	if err != nil {
+		return Resp{}, err
+	}
+	for _, kv := range hdr {
+		req.Header[kv[0]] = append(req.Header[kv[0]], kv[1])
+	}
+	res, err := g.client.Do(req)
+	if err != nil {
+		return Resp{}, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, 4<<20))
+	return Resp{Status: res.StatusCode, Header: res.Header, Body: b}, err
+}
+
 // Raw sends a GET with a request-target written byte for byte (no client
 // cleaning of //, .. or %2f) over a fresh TCP connection.
 func (g *Gateway) Raw(t *testing.T, target string, hdr H) Resp {

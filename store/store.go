@@ -26,6 +26,7 @@ type Store interface {
 	APIKeys
 	Sessions
 	SigningKeys
+	Attempts
 	ChangeFeed
 
 	// Check verifies that every record decodes and every index resolves,
@@ -35,6 +36,14 @@ type Store interface {
 	// backend's own format, without blocking writers, and returns the bytes
 	// written. The copy contains signing keys: keep it private.
 	Backup(w io.Writer) (int64, error)
+	// Export returns everything the store holds but the lockout's
+	// counters, as of one moment: what `caddy authgate migrate` copies
+	// into another backend.
+	Export() (*Snapshot, error)
+	// Import stores a snapshot in an empty store, records as they are (ids,
+	// digests, hashes, timestamps), in one operation; a store that holds
+	// any user already is ErrExists.
+	Import(s *Snapshot) error
 	// Backend names the backend ("bbolt", "etcd") and what it opened (a
 	// file path, cluster endpoints): the identity a process shares one
 	// open store by.
@@ -168,6 +177,23 @@ type SigningKeys interface {
 	DeleteSigningKey(kid string) error
 }
 
+// Attempts are the lockout's counters (attempts.go), shared by every
+// instance on the store.
+type Attempts interface {
+	// ReserveAttempt reserves one check of a's account at now under p. A
+	// refusal is a wait > 0: the account is locked (for that long), or its
+	// failures and the checks in flight reach the threshold.
+	ReserveAttempt(a Attempt, now time.Time, p LockPolicy) (r Reservation, wait time.Duration, err error)
+	// SettleAttempt records how a reserved check ended. Every reservation
+	// is settled once; one its instance never settles (a crash) stops
+	// counting after a while.
+	SettleAttempt(r Reservation, o Outcome, now time.Time, p LockPolicy) error
+	// ClearAttempts forgets an account's failures and lock (an unlock).
+	ClearAttempts(account AccountKey) error
+	// ListAttempts returns the accounts with failures or a lock at now.
+	ListAttempts(now time.Time) ([]AttemptState, error)
+}
+
 // ChangeFeed is the request path's invalidation seam: bbolt feeds it from
 // its own commits, a cluster backend from its watch.
 type ChangeFeed interface {
@@ -181,4 +207,8 @@ type ChangeFeed interface {
 	// IDs may have been written after Generation gen ("" names none). False
 	// means they certainly were not; true may also mean another record was.
 	ChangedSince(gen uint64, userID, sessionID, keyID string) bool
+	// SigningKeysChangedSince reports whether a signing key was added,
+	// retired or deleted after generation gen: another instance rotated,
+	// and the issuer must be rebuilt.
+	SigningKeysChangedSince(gen uint64) bool
 }

@@ -198,21 +198,32 @@ func (c *Client) ImportKeys(req ImportKeysRequest) (v ImportReport, err error) {
 	return v, c.call("POST", "/authgate/import/keys", req, &v)
 }
 
+// BackupFormatHeader names the backend whose format a backup is in:
+// "bbolt" (a bbolt file) or another backend's name (its JSON snapshot,
+// store.Snapshot).
+const BackupFormatHeader = "X-Authgate-Backup"
+
 // Backup writes a consistent copy of the store to w: from Store directly
-// when it is set, else streamed from the backup route. A copy cut short
-// by a failure on the server's side shows only when it is checked.
-func (c *Client) Backup(w io.Writer) error {
+// when it is set, else streamed from the backup route. It returns the
+// backend whose format the copy is in. A copy cut short by a failure on
+// the server's side shows only when it is checked.
+func (c *Client) Backup(w io.Writer) (kind string, err error) {
 	if c.Store != nil {
+		kind, _ = c.Store.Backend()
 		_, err := c.Store.Backup(w)
-		return err
+		return kind, err
 	}
 	resp, err := c.send("GET", "/authgate/backup", nil)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer resp.Body.Close()
+	kind = resp.Header.Get(BackupFormatHeader)
+	if kind == "" {
+		kind = "bbolt"
+	}
 	_, err = io.Copy(w, resp.Body)
-	return err
+	return kind, err
 }
 
 // secretInURL reports whether a path segment or query value of target has

@@ -44,8 +44,8 @@ func TestClientInProcess(t *testing.T) {
 		t.Errorf("revoke by id: %q %v", id, err)
 	}
 	var backup bytes.Buffer
-	if err := c.Backup(&backup); err != nil || backup.Len() == 0 {
-		t.Errorf("backup through the route: %d bytes, %v", backup.Len(), err)
+	if kind, err := c.Backup(&backup); err != nil || backup.Len() == 0 || kind != "bbolt" {
+		t.Errorf("backup through the route: %d bytes of %q, %v", backup.Len(), kind, err)
 	}
 }
 

@@ -37,7 +37,7 @@ func newEnv(t *testing.T) *env {
 	svc, err := auth.New(st, auth.Config{
 		Issuer: "authgate", AccessTTL: time.Hour, RefreshTTL: 24 * time.Hour, SigningAlg: "EdDSA",
 		LockoutAttempts: 5, LockoutDuration: time.Minute, SessionLimit: 10, CacheEntries: 1000,
-	}, auth.NewLockouts(1000), nil)
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

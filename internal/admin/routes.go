@@ -38,7 +38,8 @@ import (
 //	POST   /authgate/sessions/{id}/revoke
 //	GET    /authgate/signing-keys
 //	POST   /authgate/signing-keys/rotate
-//	GET    /authgate/backup                      the whole store, consistent
+//	GET    /authgate/backup                      the whole store, consistent (a bbolt file, or for
+//	                                             other backends their JSON snapshot: see X-Authgate-Backup)
 //	POST   /authgate/import/users|keys           imports.go
 //
 // Errors are {"error": "..."} with 400, 404, 409, 415 or 503. No route
@@ -239,8 +240,15 @@ func NewHandler(backend func() (Backend, error)) *Handler {
 			fail(r, err)
 			return
 		}
-		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Header().Set("Content-Disposition", `attachment; filename="authgate.db"`)
+		kind, _ := b.Ops.Store.Backend()
+		w.Header().Set(BackupFormatHeader, kind)
+		if kind == "bbolt" {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Header().Set("Content-Disposition", `attachment; filename="authgate.db"`)
+		} else {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Disposition", `attachment; filename="authgate-backup.json"`)
+		}
 		w.Header().Set("Cache-Control", "no-store")
 		// A read transaction: writers go on; the copy is one consistent
 		// point in time. A failure midway truncates the body, which the

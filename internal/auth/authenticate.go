@@ -31,6 +31,11 @@ func (s *Service) AuthenticateBearer(token string) (Principal, error) {
 	}
 	gen := s.st.Generation()
 	claims, err := s.issuer.Load().Verify(token, now)
+	if err != nil && s.reloadIfRotated() {
+		// Signed by a key another instance has just made: try once more
+		// with the keys now in the store.
+		claims, err = s.issuer.Load().Verify(token, now)
+	}
 	if err != nil {
 		return Principal{}, ErrInvalidToken
 	}

@@ -45,11 +45,11 @@ func (s *Service) checkPassword(login, password string) (*store.User, error) {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, unavailable(err)
 	}
-	account := unknownLoginAccount(login)
+	attempt := unknownLoginAttempt(login)
 	if u != nil {
-		account = userAccount(u.ID)
+		attempt = userAttempt(u.ID)
 	}
-	err = s.guard(s.lockout.logins, account, func() error {
+	err = s.guard(attempt, func() error {
 		if u == nil || u.PasswordHash == "" {
 			secret.VerifyDummy(password)
 			return ErrBadCredentials
@@ -82,14 +82,14 @@ func checkLoginSize(login string) error {
 	return nil
 }
 
-// unknownLoginAccount is the lockout account of a login that names no
+// unknownLoginAttempt is the lockout account of a login that names no
 // user: its normalised form, so every spelling of one name shares one
 // counter, as the spellings of a real user's login do.
-func unknownLoginAccount(login string) accountKey {
+func unknownLoginAttempt(login string) store.Attempt {
 	if norm, err := store.NormalizeLogin(login); err == nil {
 		login = norm
 	}
-	return loginAccount(login)
+	return loginAttempt(login)
 }
 
 // upgradeHash replaces an imported (bcrypt) hash with argon2id after a
@@ -116,7 +116,7 @@ func (s *Service) CheckSecret(p *Principal, given string, pin bool) error {
 	if err != nil {
 		return refusedOr(err, ErrInvalidToken)
 	}
-	return s.guard(s.lockout.logins, userAccount(u.ID), func() error {
+	return s.guard(userAttempt(u.ID), func() error {
 		phc, wrong := u.PasswordHash, ErrWrongPassword
 		if pin {
 			phc, wrong = u.PINHash, ErrWrongPIN
@@ -155,7 +155,7 @@ func (s *Service) checkClientSecret(keyID, given string) (*store.APIKey, *store.
 		return nil, nil, unavailable(err)
 	}
 	var u *store.User
-	err = s.guard(s.lockout.clients, clientAccount(keyID), func() error {
+	err = s.guard(clientAttempt(keyID), func() error {
 		digest, perr := secret.ParseSecret(secret.ClientSecretPrefix, given)
 		if k == nil || !k.HasClientSecret() || perr != nil {
 			return ErrBadClient

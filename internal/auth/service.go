@@ -8,8 +8,8 @@
 package auth
 
 import (
-	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,18 +39,22 @@ type Config struct {
 }
 
 // Service is one configuration's authgate. A reload builds a new one on
-// the same store and lockouts; the old one is closed once Caddy has
-// stopped sending it requests.
+// the same store; the old one is closed once Caddy has stopped sending it
+// requests.
 type Service struct {
-	st      store.Store
-	cfg     Config
-	lockout *Lockouts
-	logger  Logger
-	now     func() time.Time
+	st     store.Store
+	cfg    Config
+	logger Logger
+	now    func() time.Time
 
 	// issuer signs and verifies access tokens; swapped whole when the
 	// signing keys change (rotation, pruning).
 	issuer atomic.Pointer[tokens.Issuer]
+	// issuerGen is the store generation the issuer's keys were read at;
+	// reloading and lastReload pace reloads (reloadIfRotated).
+	issuerGen  atomic.Uint64
+	reloading  sync.Mutex
+	lastReload atomic.Int64
 	// Verified credentials, by their digest's Slot. Two caches so that no
 	// string of one kind can ever find a principal of the other. Only
 	// credentials that verified are ever added. Principals are held by
@@ -64,19 +68,15 @@ type Service struct {
 
 // New builds the service on st: it makes sure a signing key of the
 // configured algorithm exists (generated on first start), prunes keys that
-// can no longer verify anything, and builds the issuer. lockouts outlive
-// the service (a reload keeps them): see NewLockouts.
-func New(st store.Store, cfg Config, lockouts *Lockouts, logger Logger) (*Service, error) {
+// can no longer verify anything, and builds the issuer.
+func New(st store.Store, cfg Config, logger Logger) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if logger == nil {
 		logger = nopLogger{}
 	}
-	if lockouts == nil {
-		return nil, errors.New("auth: no lockouts")
-	}
-	s := &Service{st: st, cfg: cfg, lockout: lockouts, logger: logger, now: cfg.Now}
+	s := &Service{st: st, cfg: cfg, logger: logger, now: cfg.Now}
 	var err error
 	if s.bearers, err = newPrincipalCache(cfg.CacheEntries); err != nil {
 		return nil, err

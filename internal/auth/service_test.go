@@ -59,7 +59,7 @@ func newEnv(t *testing.T, edit ...func(c *Config)) *env {
 	for _, e := range edit {
 		e(&cfg)
 	}
-	svc, err := New(st, cfg, NewLockouts(1000), nil)
+	svc, err := New(st, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,7 @@ func (s *Service) loadIssuer() error {
 // ReloadIssuer builds the issuer from every stored key, so tokens signed
 // before a rotation keep verifying, and swaps it in.
 func (s *Service) ReloadIssuer() error {
+	gen := s.st.Generation() // before the read: a change after it is seen next time
 	keys, err := s.st.SigningKeys()
 	if err != nil {
 		return fmt.Errorf("authgate: signing keys: %w", err)
@@ -44,8 +45,38 @@ func (s *Service) ReloadIssuer() error {
 		return fmt.Errorf("authgate: token issuer: %w", err)
 	}
 	s.issuer.Store(issuer)
+	s.issuerGen.Store(gen)
 	return nil
 }
+
+// reloadIfRotated rebuilds the issuer if the signing keys changed since it
+// was built: another instance rotated or pruned. It reports whether it
+// did. At most one reload runs at a time, and at most every
+// minReloadInterval, so a flood of tokens signed by unknown keys costs no
+// more than that.
+func (s *Service) reloadIfRotated() bool {
+	if !s.st.SigningKeysChangedSince(s.issuerGen.Load()) {
+		return false
+	}
+	if !s.reloading.TryLock() {
+		return false
+	}
+	defer s.reloading.Unlock()
+	now := s.now()
+	if last := s.lastReload.Load(); last != 0 && now.Sub(time.Unix(0, last)) < minReloadInterval {
+		return false
+	}
+	s.lastReload.Store(now.UnixNano())
+	if err := s.ReloadIssuer(); err != nil {
+		s.logger.Warnw("reloading the signing keys", "error", err)
+		return false
+	}
+	return true
+}
+
+// minReloadInterval bounds how often a token signed by a key this
+// instance does not know yet makes it read the signing keys.
+const minReloadInterval = 100 * time.Millisecond
 
 // retireOtherAlgs hands the issuer every key, with unretired keys of other
 // algorithms (left from an earlier signing_alg) shown as retired: they keep

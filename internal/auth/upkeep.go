@@ -16,6 +16,9 @@ const (
 	lastUsedGranularity = time.Minute
 	flushInterval       = 30 * time.Second
 	pruneInterval       = time.Hour
+	// signingKeysInterval is how soon a rotation on another instance is
+	// picked up without a token asking for it.
+	signingKeysInterval = time.Second
 )
 
 // keyUsage collects the keys used since the last flush.
@@ -88,9 +91,13 @@ func (s *Service) Start() {
 		defer flush.Stop()
 		prune := time.NewTicker(pruneInterval)
 		defer prune.Stop()
+		keys := time.NewTicker(signingKeysInterval)
+		defer keys.Stop()
 		s.PruneSessions()
 		for {
 			select {
+			case <-keys.C:
+				s.reloadIfRotated()
 			case <-flush.C:
 				s.FlushKeyUsage()
 			case <-prune.C:

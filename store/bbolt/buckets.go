@@ -35,6 +35,7 @@ var (
 	bucketRefresh          = bucket{[]byte("refresh"), "32-byte refresh digest → JSON refreshEntry"}
 	bucketRefreshBySession = bucket{[]byte("refresh_by_session"), `sessionID "/" 32-byte digest → empty`}
 	bucketSigningKeys      = bucket{[]byte("signing_keys"), "kid → JSON store.SigningKey"}
+	bucketAttempts         = bucket{[]byte("attempts"), "16-byte store.AccountKey, 1-byte store.AttemptKind → JSON store.AttemptState"}
 
 	allBuckets = []bucket{
 		bucketMeta,
@@ -42,6 +43,7 @@ var (
 		bucketKeys, bucketKeysByDigest, bucketKeysByOwner, bucketKeysLastUsed,
 		bucketSessions, bucketSessionsByUser, bucketRefresh, bucketRefreshBySession,
 		bucketSigningKeys,
+		bucketAttempts,
 	}
 )
 

@@ -57,20 +57,25 @@ type caches struct {
 	users   *ristretto.Cache[string, *store.User]
 	changes *store.ChangeLog
 
-	gen    atomic.Uint64
-	mu     sync.RWMutex
-	closed bool // under mu: no fill or delete after close
+	gen atomic.Uint64
+	// signingGen is the generation of the last signing-key write
+	// (Store.SigningKeysChangedSince), stored before gen moves to it.
+	signingGen atomic.Uint64
+	mu         sync.RWMutex
+	closed     bool // under mu: no fill or delete after close
 
 	// testHookBeforeGenMove, when set by a test, runs in invalidate between
 	// marking the change log and moving gen.
 	testHookBeforeGenMove func()
 }
 
-// invalidation lists the IDs of the records a write transaction changed.
+// invalidation lists the IDs of the records a write transaction changed,
+// and whether it added, retired or deleted a signing key.
 type invalidation struct {
-	users    []string
-	sessions []string
-	keys     []string
+	users       []string
+	sessions    []string
+	keys        []string
+	signingKeys bool
 }
 
 func (inv *invalidation) user(id string)    { inv.users = append(inv.users, id) }
@@ -78,7 +83,7 @@ func (inv *invalidation) session(id string) { inv.sessions = append(inv.sessions
 func (inv *invalidation) key(id string)     { inv.keys = append(inv.keys, id) }
 
 func (inv *invalidation) empty() bool {
-	return len(inv.users) == 0 && len(inv.sessions) == 0 && len(inv.keys) == 0
+	return len(inv.users) == 0 && len(inv.sessions) == 0 && len(inv.keys) == 0 && !inv.signingKeys
 }
 
 func newCaches(entries int64) (*caches, error) {
@@ -132,6 +137,9 @@ func (c *caches) invalidate(inv *invalidation) {
 	c.changes.Mark(next, inv.users...)
 	c.changes.Mark(next, inv.sessions...)
 	c.changes.Mark(next, inv.keys...)
+	if inv.signingKeys {
+		c.signingGen.Store(next)
+	}
 	if c.testHookBeforeGenMove != nil {
 		c.testHookBeforeGenMove()
 	}

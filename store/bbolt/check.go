@@ -162,6 +162,22 @@ func check(tx *bolt.Tx) (store.Counts, error) {
 		}
 	}
 
+	// The lockout's counters: each decodes to the account and kind of its
+	// key (Open drops one that does not; they are not counted).
+	err = bucketAttempts.of(tx).ForEach(func(k, v []byte) error {
+		var st store.AttemptState
+		if len(k) != len(attemptKey{}) || decode(v, &st) != nil {
+			return fmt.Errorf("an attempts entry does not decode")
+		}
+		if want := attemptKeyOf(st.Attempt); !bytes.Equal(k, want[:]) {
+			return fmt.Errorf("an attempts entry is stored under another account's key")
+		}
+		return nil
+	})
+	if err != nil {
+		return c, err
+	}
+
 	list, err := signingKeys(tx)
 	c.SigningKeys = len(list)
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/authgate/authgate/internal/secret"
 	"github.com/authgate/authgate/store"
 )
 
@@ -27,7 +26,7 @@ func (s *Store) CreateAPIKey(k *store.APIKey) error {
 func (s *Store) CreateAPIKeys(ks []*store.APIKey) error {
 	legacy := false
 	for _, k := range ks {
-		if err := prepareAPIKey(k); err != nil {
+		if err := store.PrepareAPIKey(k); err != nil {
 			return err
 		}
 		legacy = legacy || k.Legacy
@@ -47,24 +46,6 @@ func (s *Store) CreateAPIKeys(ks []*store.APIKey) error {
 		s.legacyKeys.Store(true)
 	}
 	return err
-}
-
-// prepareAPIKey fills and validates a new key before its transaction.
-func prepareAPIKey(k *store.APIKey) error {
-	if k.ID == "" {
-		k.ID = secret.NewID(store.KeyIDPrefix)
-	}
-	if err := store.ValidateID("key id", k.ID); err != nil {
-		return err
-	}
-	if k.Digest == (store.Digest{}) {
-		return fmt.Errorf("%w: api key without digest", store.ErrInvalid)
-	}
-	k.V = store.RecordVersion
-	if k.CreatedAt.IsZero() {
-		k.CreatedAt = utcNow()
-	}
-	return nil
 }
 
 // insertAPIKey stores a prepared key and its index entries.

@@ -17,6 +17,7 @@ import (
 var migrations = []func(tx *bolt.Tx) error{
 	0: func(*bolt.Tx) error { return nil }, // 0 → 1: a new file, buckets only
 	1: reindexLogins,                       // 1 → 2: login keys by PRECIS, not strings.ToLower (store.LoginKey)
+	2: func(*bolt.Tx) error { return nil }, // 2 → 3: the attempts bucket (created with allBuckets), empty
 }
 
 // schemaVersion is the layout this build writes.

@@ -3,6 +3,7 @@ package bbolt
 import (
 	"errors"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -116,8 +117,8 @@ func TestMigrationReindexesLogins(t *testing.T) {
 	}
 	defer db.Close()
 	db.View(func(tx *bolt.Tx) error {
-		if v := string(bucketMeta.of(tx).Get(keySchemaVersion)); v != "2" {
-			t.Errorf("schema_version = %q, want 2", v)
+		if v, want := string(bucketMeta.of(tx).Get(keySchemaVersion)), strconv.FormatUint(schemaVersion, 10); v != want {
+			t.Errorf("schema_version = %q, want %s", v, want)
 		}
 		if bucketUsersByName.of(tx).Get([]byte("ａｌｉｃｅ")) != nil {
 			t.Error("a schema-1 key survived the migration")

@@ -9,7 +9,6 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/authgate/authgate/internal/secret"
 	"github.com/authgate/authgate/store"
 )
 
@@ -32,7 +31,7 @@ type refreshEntry struct {
 // live sessions of that budget are revoked to make room. It returns how
 // many were revoked.
 func (s *Store) CreateSession(sess *store.Session, refresh store.Digest, limit int) (revoked int, err error) {
-	if err := prepareSession(sess, refresh); err != nil {
+	if err := store.PrepareSession(sess, refresh); err != nil {
 		return 0, err
 	}
 	err = s.update(func(tx *bolt.Tx, inv *invalidation) error {
@@ -66,7 +65,7 @@ func (s *Store) CreateSession(sess *store.Session, refresh store.Digest, limit i
 // error, none. For bulk loads (the benchmark's seeding).
 func (s *Store) CreateSessions(batch []store.NewSession) error {
 	for _, n := range batch {
-		if err := prepareSession(n.Session, n.Refresh); err != nil {
+		if err := store.PrepareSession(n.Session, n.Refresh); err != nil {
 			return err
 		}
 	}
@@ -82,28 +81,6 @@ func (s *Store) CreateSessions(batch []store.NewSession) error {
 		}
 		return nil
 	})
-}
-
-// prepareSession fills and validates a new session before its transaction.
-func prepareSession(sess *store.Session, refresh store.Digest) error {
-	if sess.ID == "" {
-		sess.ID = secret.NewID(store.SessionIDPrefix)
-	}
-	if err := store.ValidateID("session id", sess.ID); err != nil {
-		return err
-	}
-	if refresh == (store.Digest{}) {
-		return fmt.Errorf("%w: session without refresh token digest", store.ErrInvalid)
-	}
-	if sess.ExpiresAt.IsZero() {
-		return fmt.Errorf("%w: session without expiry", store.ErrInvalid)
-	}
-	sess.V = store.RecordVersion
-	if sess.CreatedAt.IsZero() {
-		sess.CreatedAt = utcNow()
-	}
-	sess.ExpiresAt = sess.ExpiresAt.UTC()
-	return nil
 }
 
 // insertSession stores a prepared session, its refresh entry and its index

@@ -12,7 +12,9 @@ import (
 )
 
 // Signing keys are few and read once per provision by the token issuer,
-// which keeps its own parsed copies: they are not cached here.
+// which keeps its own parsed copies: they are not cached here. Every write
+// that adds, retires or deletes one moves Generation and marks the signing
+// keys changed (SigningKeysChangedSince), so an issuer knows to rebuild.
 
 // SigningKeys returns every signing key, retired ones included, sorted by
 // CreatedAt then KID. Each is a copy the caller owns.
@@ -32,7 +34,7 @@ func (s *Store) SigningKeys() ([]store.SigningKey, error) {
 // (generate runs while other writers wait: keep it to key generation).
 func (s *Store) EnsureSigningKey(alg string, generate func() (store.SigningKey, error)) (store.SigningKey, error) {
 	var out store.SigningKey
-	err := s.update(func(tx *bolt.Tx, _ *invalidation) error {
+	err := s.update(func(tx *bolt.Tx, inv *invalidation) error {
 		list, err := signingKeys(tx)
 		if err != nil {
 			return err
@@ -55,6 +57,7 @@ func (s *Store) EnsureSigningKey(alg string, generate func() (store.SigningKey, 
 			return err
 		}
 		out = k
+		inv.signingKeys = true
 		return nil
 	})
 	if err != nil {
@@ -68,10 +71,11 @@ func (s *Store) EnsureSigningKey(alg string, generate func() (store.SigningKey, 
 // ones still verify the tokens they signed.
 func (s *Store) AddSigningKey(k store.SigningKey, retireOthers bool, at time.Time) error {
 	at = at.UTC()
-	return s.update(func(tx *bolt.Tx, _ *invalidation) error {
+	return s.update(func(tx *bolt.Tx, inv *invalidation) error {
 		if err := putSigningKey(tx, &k, at); err != nil {
 			return err
 		}
+		inv.signingKeys = true
 		if !retireOthers {
 			return nil
 		}
@@ -95,11 +99,12 @@ func (s *Store) AddSigningKey(k store.SigningKey, retireOthers bool, at time.Tim
 
 // DeleteSigningKey removes a key for good: tokens it signed stop verifying.
 func (s *Store) DeleteSigningKey(kid string) error {
-	return s.update(func(tx *bolt.Tx, _ *invalidation) error {
+	return s.update(func(tx *bolt.Tx, inv *invalidation) error {
 		b := bucketSigningKeys.of(tx)
 		if b.Get([]byte(kid)) == nil {
 			return fmt.Errorf("signing key %q: %w", kid, store.ErrNotFound)
 		}
+		inv.signingKeys = true
 		return b.Delete([]byte(kid))
 	})
 }

@@ -5,7 +5,9 @@
 //
 // bbolt is the truth: every write is one transaction that is fsynced before
 // the call returns, and the cache is only ever dropped after a commit, never
-// written by a write path.
+// written by a write path. The one exception is the lockout's counters
+// (attempts.go): counted in memory and written through in batches, so a
+// crash can lose the last moments of counting, never a credential change.
 package bbolt
 
 import (
@@ -34,6 +36,9 @@ type Options struct {
 	Timeout time.Duration
 	// CacheEntries is the maximum number of users cached. Default 100_000.
 	CacheEntries int64
+	// AttemptEntries is the maximum number of accounts of each kind the
+	// lockout counts (store.AttemptTracker). Default 100_000.
+	AttemptEntries int
 }
 
 // Store is an open authgate database file. It is safe for concurrent use.
@@ -47,7 +52,13 @@ type Store struct {
 	// stored: only then must a key failing the checksum be looked up.
 	legacyKeys atomic.Bool
 
+	// attempts are the lockout's counters, written through to the
+	// attempts bucket by attemptWriter (attempts.go).
+	attempts      *store.AttemptTracker
+	attemptWriter *attemptWriter
+
 	closeOnce sync.Once
+	closed    atomic.Bool
 	closeErr  error
 
 	// testHookAfterMissRead, when set by a test, runs between the bbolt read
@@ -69,6 +80,9 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.CacheEntries <= 0 {
 		opts.CacheEntries = 100_000
 	}
+	if opts.AttemptEntries <= 0 {
+		opts.AttemptEntries = 100_000
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: creating directory for %s: %w", path, err)
 	}
@@ -89,7 +103,7 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	st := &Store{db: db, path: path, cache: c}
+	st := &Store{db: db, path: path, cache: c, attempts: store.NewAttemptTracker(opts.AttemptEntries)}
 	if err := db.View(func(tx *bolt.Tx) error {
 		st.legacyKeys.Store(bucketMeta.of(tx).Get(keyHasLegacyKeys) != nil)
 		return nil
@@ -97,6 +111,16 @@ func Open(path string, opts Options) (*Store, error) {
 		st.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
+	now := utcNow()
+	states, err := loadAttempts(db, now)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("store: %s: loading the lockout's counters: %w", path, err)
+	}
+	st.attempts.Load(states, now)
+	// The queue may hold every counted account of both kinds.
+	st.attemptWriter = newAttemptWriter(db, 2*opts.AttemptEntries)
+	st.attempts.OnChange = st.attemptWriter.record
 	return st, nil
 }
 
@@ -104,19 +128,24 @@ func Open(path string, opts Options) (*Store, error) {
 // checksum) was ever stored.
 func (s *Store) HasLegacyKeys() bool { return s.legacyKeys.Load() }
 
-// Close closes the file and the caches. It is safe to call more than once.
+// Close writes the lockout's pending counters, then closes the file and
+// the caches. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		// bbolt first: Close waits for running transactions, so no write
-		// can commit after the caches are gone.
-		s.closeErr = s.db.Close()
+		s.closed.Store(true)
+		// The counters while the file is open; then bbolt: Close waits
+		// for running transactions, so no write can commit after the
+		// caches are gone.
+		werr := s.closeAttempts()
+		s.closeErr = errors.Join(werr, s.db.Close())
 		s.cache.close()
 	})
 	return s.closeErr
 }
 
 // Generation is a counter that moves after every write that changed a user,
-// session or API key record (except TouchAPIKeys: see there). A decision
+// session, API key or signing key record (except TouchAPIKeys: see there;
+// the lockout's counters never move it). A decision
 // made from records read after loading Generation is still right as long as
 // Generation has not moved since, or ChangedSince says its records were
 // not written since: the request path uses it to reuse its cached decision
@@ -130,6 +159,13 @@ func (s *Store) Generation() uint64 { return s.cache.generation() }
 func (s *Store) ChangedSince(gen uint64, userID, sessionID, keyID string) bool {
 	l := s.cache.changes
 	return l.ChangedSince(gen, userID) || l.ChangedSince(gen, sessionID) || l.ChangedSince(gen, keyID)
+}
+
+// SigningKeysChangedSince reports whether a signing key was added, retired
+// or deleted after Generation gen (another caller rotated: the issuer must
+// be rebuilt).
+func (s *Store) SigningKeysChangedSince(gen uint64) bool {
+	return s.cache.signingGen.Load() > gen
 }
 
 // WaitCache blocks until the cache's buffered fills have landed. Only

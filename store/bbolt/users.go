@@ -9,7 +9,6 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/authgate/authgate/internal/secret"
 	"github.com/authgate/authgate/store"
 )
 
@@ -22,7 +21,7 @@ import (
 // u.CreatedAt/u.UpdatedAt (when zero). The username, and the email when set,
 // must not already name a user (ErrExists).
 func (s *Store) CreateUser(u *store.User) error {
-	if err := prepareUser(u); err != nil {
+	if err := store.PrepareUser(u); err != nil {
 		return err
 	}
 	return s.update(func(tx *bolt.Tx, _ *invalidation) error { return insertUser(tx, u) })
@@ -33,7 +32,7 @@ func (s *Store) CreateUser(u *store.User) error {
 // fsynced transaction per user would be the bottleneck.
 func (s *Store) CreateUsers(us []*store.User) error {
 	for _, u := range us {
-		if err := prepareUser(u); err != nil {
+		if err := store.PrepareUser(u); err != nil {
 			return err
 		}
 	}
@@ -45,28 +44,6 @@ func (s *Store) CreateUsers(us []*store.User) error {
 		}
 		return nil
 	})
-}
-
-// prepareUser fills and validates a new user before its transaction.
-func prepareUser(u *store.User) error {
-	if u.ID == "" {
-		u.ID = secret.NewID(store.UserIDPrefix)
-	}
-	if err := store.ValidateID("user id", u.ID); err != nil {
-		return err
-	}
-	if err := store.PrepareLogins(u, nil); err != nil {
-		return err
-	}
-	u.V = store.RecordVersion
-	t := utcNow()
-	if u.CreatedAt.IsZero() {
-		u.CreatedAt = t
-	}
-	if u.UpdatedAt.IsZero() {
-		u.UpdatedAt = t
-	}
-	return nil
 }
 
 // insertUser stores a prepared user and claims its logins.

@@ -108,3 +108,60 @@ func testChangedSinceLeavesOthers(t *testing.T, s store.Store) {
 		t.Error("a record counts as changed after the generation of its write")
 	}
 }
+
+// testSigningKeysChangedSince: adding, retiring (by a rotation) and
+// deleting a signing key, and EnsureSigningKey when it creates one, move
+// the generation and mark the signing keys changed; EnsureSigningKey that
+// finds its key and the other records' writes do not mark them.
+func testSigningKeysChangedSince(t *testing.T, s store.Store) {
+	u := MustUser(t, s, "sig")
+	if s.SigningKeysChangedSince(s.Generation()) {
+		t.Error("signing keys changed in a store that never held one")
+	}
+	generated := 0
+	generate := func() (store.SigningKey, error) {
+		generated++
+		return store.SigningKey{KID: fmt.Sprintf("gen%d", generated), Alg: "EdDSA", Private: []byte{byte(generated)}}, nil
+	}
+	now := time.Now()
+	for _, c := range []struct {
+		name    string
+		write   func() error
+		changed bool
+	}{
+		{"EnsureSigningKey that creates", func() error { _, err := s.EnsureSigningKey("EdDSA", generate); return err }, true},
+		{"EnsureSigningKey that finds", func() error { _, err := s.EnsureSigningKey("EdDSA", generate); return err }, false},
+		{"AddSigningKey", func() error {
+			return s.AddSigningKey(store.SigningKey{KID: "added", Alg: "ES256", Private: []byte{9}}, false, now)
+		}, true},
+		{"AddSigningKey retiring the others", func() error {
+			return s.AddSigningKey(store.SigningKey{KID: "rotated", Alg: "EdDSA", Private: []byte{10}}, true, now)
+		}, true},
+		{"DeleteSigningKey", func() error { return s.DeleteSigningKey("gen1") }, true},
+		{"UpdateUser", func() error {
+			_, err := s.UpdateUser(u.ID, func(u *store.User) error { u.TokenEpoch++; return nil })
+			return err
+		}, false},
+		{"RevokeSession", func() error {
+			sess, _ := MustSession(t, s, u.ID)
+			return s.RevokeSession(sess.ID, "logout", now)
+		}, false},
+	} {
+		gen := s.Generation()
+		if err := c.write(); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got := s.SigningKeysChangedSince(gen); got != c.changed {
+			t.Errorf("%s: SigningKeysChangedSince = %v, want %v", c.name, got, c.changed)
+		}
+		if c.changed && s.Generation() == gen {
+			t.Errorf("%s: the generation did not move", c.name)
+		}
+	}
+	if generated != 1 {
+		t.Errorf("generate ran %d times, want 1", generated)
+	}
+	if s.SigningKeysChangedSince(s.Generation()) {
+		t.Error("signing keys count as changed after the generation of their write")
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/authgate/authgate/internal/secret"
 	"github.com/authgate/authgate/store"
 )
 
@@ -156,7 +155,7 @@ func testBadEmailsRefused(t *testing.T, s store.Store) {
 	// An address has an '@', which no id has: one that starts like an id
 	// is a plain address.
 	for _, email := range []string{"a@b", "first.last+tag@example.co.uk", "user@例え.jp", "usr_abcdefghijklmnopqrst@x.com", "a@" + strings.Repeat("b", store.MaxEmailBytes-2)} {
-		u := &store.User{Username: secret.NewID("u"), Email: email}
+		u := &store.User{Username: store.NewID("u"), Email: email}
 		if err := s.CreateUser(u); err != nil || u.Email != email {
 			t.Errorf("email %q: stored %q, %v", email, u.Email, err)
 		}

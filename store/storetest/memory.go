@@ -18,7 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/authgate/authgate/internal/secret"
 	"github.com/authgate/authgate/store"
 )
 
@@ -40,10 +39,15 @@ var memoryInstances atomic.Uint64
 // the same context where bbolt wraps them), the login namespace, session
 // budgets, refresh rotation with reuse detection, sort orders, and the
 // change-feed protocol of bbolt's cache.go: a write marks its records in a
-// store.ChangeLog before it publishes the new Generation; inserts, signing
-// keys and TouchAPIKeys mark nothing, as in bbolt. Its data is laid out as
-// bbolt's buckets are, as maps, so each operation reads like its bbolt
-// counterpart.
+// store.ChangeLog before it publishes the new Generation; inserts and
+// TouchAPIKeys mark nothing, as in bbolt; a signing-key write marks the
+// signing keys (SigningKeysChangedSince) and moves Generation. Its data is
+// laid out as bbolt's buckets are, as maps, so each operation reads like
+// its bbolt counterpart.
+//
+// The lockout's counters are a store.AttemptTracker of
+// MemoryAttemptEntries accounts per kind, as bbolt counts them (without
+// bbolt's persistence: they are gone with the value).
 //
 // Concurrency: one sync.RWMutex. Every write runs under the write lock as
 // one transaction (memTx) that undoes its changes when it fails or panics,
@@ -68,8 +72,14 @@ type Memory struct {
 	// protocol); they are written only under mu's write lock.
 	changes *store.ChangeLog
 	gen     atomic.Uint64
+	// signingGen is the Generation of the last signing-key write, stored
+	// before gen (the same order as the change log's marks).
+	signingGen atomic.Uint64
 	// legacyKeys is set once a key with Legacy is stored.
 	legacyKeys atomic.Bool
+
+	// attempts are the lockout's counters, under their own lock.
+	attempts *store.AttemptTracker
 
 	mu     sync.RWMutex
 	closed bool
@@ -98,11 +108,16 @@ type refreshEntry struct {
 	Exp   time.Time `json:"exp"`
 }
 
+// MemoryAttemptEntries is how many accounts of each kind a Memory's
+// lockout counts (bbolt's default, Options.AttemptEntries).
+const MemoryAttemptEntries = 100_000
+
 // NewMemory returns a new, empty in-memory store.
 func NewMemory() *Memory {
 	return &Memory{
 		name:             fmt.Sprintf("instance-%d", memoryInstances.Add(1)),
 		changes:          store.NewChangeLog(),
+		attempts:         store.NewAttemptTracker(MemoryAttemptEntries),
 		users:            map[string]*store.User{},
 		usersByName:      map[string]string{},
 		usersByEmail:     map[string]string{},
@@ -121,10 +136,11 @@ func NewMemory() *Memory {
 // ---- Transactions, change feed, lifecycle ----
 
 // memTx is one write: its undo log and the IDs of the records it changed
-// (bbolt's invalidation).
+// (bbolt's invalidation), and whether it wrote a signing key.
 type memTx struct {
 	undo                  []func()
 	users, sessions, keys []string
+	signingKeys           bool
 }
 
 func (tx *memTx) user(id string)    { tx.users = append(tx.users, id) }
@@ -204,11 +220,14 @@ func (m *Memory) update(fn func(tx *memTx) error) (err error) {
 		return err
 	}
 	committed = true
-	if len(tx.users)+len(tx.sessions)+len(tx.keys) > 0 {
+	if len(tx.users)+len(tx.sessions)+len(tx.keys) > 0 || tx.signingKeys {
 		next := m.gen.Load() + 1
 		m.changes.Mark(next, tx.users...)
 		m.changes.Mark(next, tx.sessions...)
 		m.changes.Mark(next, tx.keys...)
+		if tx.signingKeys {
+			m.signingGen.Store(next)
+		}
 		m.gen.Store(next)
 	}
 	return nil
@@ -225,8 +244,12 @@ func (m *Memory) view(fn func() error) error {
 }
 
 // Generation is a counter that moves after every write that changed a
-// user, session or API key record (not TouchAPIKeys).
+// user, session, API key or signing key record (not TouchAPIKeys).
 func (m *Memory) Generation() uint64 { return m.gen.Load() }
+
+// SigningKeysChangedSince reports whether a signing key was added, retired
+// or deleted after Generation gen.
+func (m *Memory) SigningKeysChangedSince(gen uint64) bool { return m.signingGen.Load() > gen }
 
 // ChangedSince reports whether the user, session or API key with these IDs
 // may have been written after Generation gen ("" names none).
@@ -244,7 +267,8 @@ func (m *Memory) HasLegacyKeys() bool { return m.legacyKeys.Load() }
 func (m *Memory) Backend() (kind, location string) { return "memory", m.name }
 
 // Close drops every record; every later operation is ErrMemoryClosed. It is
-// safe to call more than once and always returns nil.
+// safe to call more than once and always returns nil. The lockout's
+// counters are kept (they are unreachable once closed).
 func (m *Memory) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -314,7 +338,7 @@ func (m *Memory) CreateUser(u *store.User) error {
 // CreateUsers stores new users, all of them or, on the first error, none.
 func (m *Memory) CreateUsers(us []*store.User) error {
 	for _, u := range us {
-		if err := prepareUser(u); err != nil {
+		if err := store.PrepareUser(u); err != nil {
 			return err
 		}
 	}
@@ -326,28 +350,6 @@ func (m *Memory) CreateUsers(us []*store.User) error {
 		}
 		return nil
 	})
-}
-
-// prepareUser fills and validates a new user before its transaction.
-func prepareUser(u *store.User) error {
-	if u.ID == "" {
-		u.ID = secret.NewID(store.UserIDPrefix)
-	}
-	if err := store.ValidateID("user id", u.ID); err != nil {
-		return err
-	}
-	if err := store.PrepareLogins(u, nil); err != nil {
-		return err
-	}
-	u.V = store.RecordVersion
-	t := utcNow()
-	if u.CreatedAt.IsZero() {
-		u.CreatedAt = t
-	}
-	if u.UpdatedAt.IsZero() {
-		u.UpdatedAt = t
-	}
-	return nil
 }
 
 func (m *Memory) insertUser(tx *memTx, u *store.User) error {
@@ -547,7 +549,7 @@ func (m *Memory) CreateAPIKey(k *store.APIKey) error {
 func (m *Memory) CreateAPIKeys(ks []*store.APIKey) error {
 	legacy := false
 	for _, k := range ks {
-		if err := prepareAPIKey(k); err != nil {
+		if err := store.PrepareAPIKey(k); err != nil {
 			return err
 		}
 		legacy = legacy || k.Legacy
@@ -564,24 +566,6 @@ func (m *Memory) CreateAPIKeys(ks []*store.APIKey) error {
 		m.legacyKeys.Store(true)
 	}
 	return err
-}
-
-// prepareAPIKey fills and validates a new key before its transaction.
-func prepareAPIKey(k *store.APIKey) error {
-	if k.ID == "" {
-		k.ID = secret.NewID(store.KeyIDPrefix)
-	}
-	if err := store.ValidateID("key id", k.ID); err != nil {
-		return err
-	}
-	if k.Digest == (store.Digest{}) {
-		return fmt.Errorf("%w: api key without digest", store.ErrInvalid)
-	}
-	k.V = store.RecordVersion
-	if k.CreatedAt.IsZero() {
-		k.CreatedAt = utcNow()
-	}
-	return nil
 }
 
 func (m *Memory) insertAPIKey(tx *memTx, k *store.APIKey) error {
@@ -749,7 +733,7 @@ const allBudgets = "*"
 // refresh token; with limit > 0 the oldest live sessions of the new one's
 // budget are revoked to keep at most limit, atomically with the insert.
 func (m *Memory) CreateSession(sess *store.Session, refresh store.Digest, limit int) (revoked int, err error) {
-	if err := prepareSession(sess, refresh); err != nil {
+	if err := store.PrepareSession(sess, refresh); err != nil {
 		return 0, err
 	}
 	err = m.update(func(tx *memTx) error {
@@ -779,7 +763,7 @@ func (m *Memory) CreateSession(sess *store.Session, refresh store.Digest, limit 
 // limit, all of them or, on the first error, none.
 func (m *Memory) CreateSessions(batch []store.NewSession) error {
 	for _, n := range batch {
-		if err := prepareSession(n.Session, n.Refresh); err != nil {
+		if err := store.PrepareSession(n.Session, n.Refresh); err != nil {
 			return err
 		}
 	}
@@ -794,28 +778,6 @@ func (m *Memory) CreateSessions(batch []store.NewSession) error {
 		}
 		return nil
 	})
-}
-
-// prepareSession fills and validates a new session before its transaction.
-func prepareSession(sess *store.Session, refresh store.Digest) error {
-	if sess.ID == "" {
-		sess.ID = secret.NewID(store.SessionIDPrefix)
-	}
-	if err := store.ValidateID("session id", sess.ID); err != nil {
-		return err
-	}
-	if refresh == (store.Digest{}) {
-		return fmt.Errorf("%w: session without refresh token digest", store.ErrInvalid)
-	}
-	if sess.ExpiresAt.IsZero() {
-		return fmt.Errorf("%w: session without expiry", store.ErrInvalid)
-	}
-	sess.V = store.RecordVersion
-	if sess.CreatedAt.IsZero() {
-		sess.CreatedAt = utcNow()
-	}
-	sess.ExpiresAt = sess.ExpiresAt.UTC()
-	return nil
 }
 
 func (m *Memory) insertSession(tx *memTx, sess *store.Session, refresh store.Digest) error {
@@ -1117,6 +1079,7 @@ func (m *Memory) EnsureSigningKey(alg string, generate func() (store.SigningKey,
 			return err
 		}
 		out = k
+		tx.signingKeys = true
 		return nil
 	})
 	if err != nil {
@@ -1133,6 +1096,7 @@ func (m *Memory) AddSigningKey(k store.SigningKey, retireOthers bool, at time.Ti
 		if err := m.putSigningKey(tx, &k, at); err != nil {
 			return err
 		}
+		tx.signingKeys = true
 		if !retireOthers {
 			return nil
 		}
@@ -1155,6 +1119,7 @@ func (m *Memory) DeleteSigningKey(kid string) error {
 			return fmt.Errorf("signing key %q: %w", kid, store.ErrNotFound)
 		}
 		del(tx, m.signingKeys, kid)
+		tx.signingKeys = true
 		return nil
 	})
 }
@@ -1380,4 +1345,206 @@ func (m *Memory) Backup(w io.Writer) (int64, error) {
 	}
 	n, err := w.Write(raw)
 	return int64(n), err
+}
+
+// ---- Attempts ----
+
+// checkAttempt refuses what the lockout cannot count, as bbolt does: a
+// kind it does not know, and a policy that would refuse every check (or
+// none) without a wait.
+func checkAttempt(a store.Attempt, p store.LockPolicy) error {
+	if a.Kind > store.KindClient {
+		return fmt.Errorf("%w: attempt kind %d", store.ErrInvalid, a.Kind)
+	}
+	if p.Attempts < 1 || p.Window <= 0 {
+		return fmt.Errorf("%w: lock policy needs attempts >= 1 and a window > 0", store.ErrInvalid)
+	}
+	return nil
+}
+
+// ReserveAttempt reserves one check of a's account at now under p (the
+// tracker's Reserve); a refusal is a wait > 0.
+func (m *Memory) ReserveAttempt(a store.Attempt, now time.Time, p store.LockPolicy) (store.Reservation, time.Duration, error) {
+	if err := checkAttempt(a, p); err != nil {
+		return store.Reservation{}, 0, err
+	}
+	var r store.Reservation
+	var wait time.Duration
+	err := m.view(func() error {
+		r, wait = m.attempts.Reserve(a, now, p)
+		return nil
+	})
+	return r, wait, err
+}
+
+// SettleAttempt records how a reserved check ended. An unknown outcome
+// settles it as Abandoned (the slot is freed) and is ErrInvalid.
+func (m *Memory) SettleAttempt(r store.Reservation, o store.Outcome, now time.Time, p store.LockPolicy) error {
+	if err := checkAttempt(r.Attempt, p); err != nil {
+		return err
+	}
+	var bad error
+	if o > store.Failed {
+		o, bad = store.Abandoned, fmt.Errorf("%w: attempt outcome %d", store.ErrInvalid, o)
+	}
+	err := m.view(func() error {
+		m.attempts.Settle(r, o, now, p)
+		return nil
+	})
+	return cmp.Or(err, bad)
+}
+
+// ClearAttempts forgets an account's failures and lock, of either kind.
+func (m *Memory) ClearAttempts(account store.AccountKey) error {
+	return m.view(func() error {
+		m.attempts.Clear(account)
+		return nil
+	})
+}
+
+// ListAttempts returns the accounts with failures or a lock at now, locked
+// first, then by most recent failure.
+func (m *Memory) ListAttempts(now time.Time) ([]store.AttemptState, error) {
+	var list []store.AttemptState
+	err := m.view(func() error {
+		list = m.attempts.List(now)
+		return nil
+	})
+	return list, err
+}
+
+// ---- Export and import ----
+
+// Export returns every record but the lockout's counters, under one read
+// lock: users, keys and sessions sorted by ID, refresh tokens by digest,
+// signing keys by CreatedAt then KID. API keys carry the later of their
+// record's LastUsed and TouchAPIKeys's time. The records are the caller's
+// own copies.
+func (m *Memory) Export() (*store.Snapshot, error) {
+	snap := &store.Snapshot{}
+	err := m.view(func() error {
+		for _, id := range slices.Sorted(maps.Keys(m.users)) {
+			snap.Users = append(snap.Users, cloneUser(m.users[id]))
+		}
+		for _, id := range slices.Sorted(maps.Keys(m.keys)) {
+			snap.APIKeys = append(snap.APIKeys, m.withLastUsed(cloneAPIKey(m.keys[id])))
+		}
+		for _, id := range slices.Sorted(maps.Keys(m.sessions)) {
+			snap.Sessions = append(snap.Sessions, cloneSession(m.sessions[id]))
+		}
+		for d, e := range m.refresh {
+			snap.Refresh = append(snap.Refresh, store.RefreshToken{Digest: d, SessionID: e.SID, Spent: e.Spent, ExpiresAt: e.Exp})
+		}
+		slices.SortFunc(snap.Refresh, func(x, y store.RefreshToken) int {
+			return strings.Compare(string(x.Digest[:]), string(y.Digest[:]))
+		})
+		snap.SigningKeys = m.sortedSigningKeys()
+		snap.LegacyKeys = m.legacyKeys.Load()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return snap, nil
+}
+
+// Import stores snap's records as they are (ids, digests, hashes,
+// timestamps, spent refresh tokens, LastUsed, the legacy flag) in one
+// write, indexed as CreateUser, CreateAPIKey, CreateSession and
+// AddSigningKey index them; only V is set to this build's RecordVersion.
+// A store that holds any user is ErrExists; a record the backend's own
+// writes would refuse (a bad id, a missing digest or expiry, a login,
+// digest or kid taken twice, an owner or session missing) fails it whole.
+// Every imported record is marked changed and Generation moves. snap is
+// not modified.
+func (m *Memory) Import(snap *store.Snapshot) error {
+	if snap == nil {
+		return fmt.Errorf("%w: no snapshot", store.ErrInvalid)
+	}
+	legacy := snap.LegacyKeys
+	err := m.update(func(tx *memTx) error {
+		if len(m.users) > 0 {
+			return fmt.Errorf("import into a store that holds users: %w", store.ErrExists)
+		}
+		for _, u := range snap.Users {
+			if u == nil {
+				return fmt.Errorf("%w: nil user in snapshot", store.ErrInvalid)
+			}
+			if err := store.ValidateID("user id", u.ID); err != nil {
+				return err
+			}
+			if u.Username == "" {
+				return fmt.Errorf("%w: user %q without username", store.ErrInvalid, u.ID)
+			}
+			c := cloneUser(u)
+			c.V = store.RecordVersion
+			if err := m.insertUser(tx, c); err != nil {
+				return err
+			}
+			tx.user(c.ID)
+		}
+		for _, k := range snap.APIKeys {
+			if k == nil {
+				return fmt.Errorf("%w: nil api key in snapshot", store.ErrInvalid)
+			}
+			if err := store.ValidateID("key id", k.ID); err != nil {
+				return err
+			}
+			if k.Digest == (store.Digest{}) {
+				return fmt.Errorf("%w: api key %q without digest", store.ErrInvalid, k.ID)
+			}
+			c := cloneAPIKey(k)
+			c.V = store.RecordVersion
+			if err := m.insertAPIKey(tx, c); err != nil {
+				return err
+			}
+			legacy = legacy || c.Legacy
+			tx.key(c.ID)
+		}
+		for _, sess := range snap.Sessions {
+			if sess == nil {
+				return fmt.Errorf("%w: nil session in snapshot", store.ErrInvalid)
+			}
+			if err := store.ValidateID("session id", sess.ID); err != nil {
+				return err
+			}
+			if sess.ExpiresAt.IsZero() {
+				return fmt.Errorf("%w: session %q without expiry", store.ErrInvalid, sess.ID)
+			}
+			if _, ok := m.users[sess.UserID]; !ok {
+				return fmt.Errorf("user %q: %w", sess.UserID, store.ErrNotFound)
+			}
+			if _, ok := m.sessions[sess.ID]; ok {
+				return fmt.Errorf("session id %q: %w", sess.ID, store.ErrExists)
+			}
+			c := cloneSession(sess)
+			c.V = store.RecordVersion
+			addChild(tx, m.sessionsByUser, c.UserID, c.ID)
+			put(tx, m.sessions, c.ID, c)
+			tx.session(c.ID)
+		}
+		for _, r := range snap.Refresh {
+			if r.Digest == (store.Digest{}) {
+				return fmt.Errorf("%w: refresh token without digest", store.ErrInvalid)
+			}
+			if _, ok := m.sessions[r.SessionID]; !ok {
+				return fmt.Errorf("session %q of a refresh token: %w", r.SessionID, store.ErrNotFound)
+			}
+			if err := m.putRefresh(tx, r.Digest, &refreshEntry{SID: r.SessionID, Spent: r.Spent, Exp: r.ExpiresAt}); err != nil {
+				return err
+			}
+		}
+		for _, k := range snap.SigningKeys {
+			c := cloneSigningKey(&k)
+			if err := m.putSigningKey(tx, c, utcNow()); err != nil {
+				return err
+			}
+			tx.signingKeys = true
+		}
+		return nil
+	})
+	if err == nil && legacy {
+		m.legacyKeys.Store(true)
+	}
+	return err
 }

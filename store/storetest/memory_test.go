@@ -144,13 +144,19 @@ func TestMemoryClosed(t *testing.T) {
 	_, errList := m.ListSessions("")
 	_, errCheck := m.Check()
 	_, errBackup := m.Backup(new(bytes.Buffer))
+	_, errAttempts := m.ListAttempts(time.Now())
+	_, errExport := m.Export()
 	for name, err := range map[string]error{
-		"UserByID":     errByID,
-		"ListSessions": errList,
-		"Check":        errCheck,
-		"Backup":       errBackup,
-		"CreateUser":   m.CreateUser(&store.User{Username: "eve"}),
-		"TouchAPIKeys": m.TouchAPIKeys(nil),
+		"ListAttempts":  errAttempts,
+		"ClearAttempts": m.ClearAttempts(store.AccountKey{}),
+		"Export":        errExport,
+		"Import":        m.Import(&store.Snapshot{}),
+		"UserByID":      errByID,
+		"ListSessions":  errList,
+		"Check":         errCheck,
+		"Backup":        errBackup,
+		"CreateUser":    m.CreateUser(&store.User{Username: "eve"}),
+		"TouchAPIKeys":  m.TouchAPIKeys(nil),
 	} {
 		if !errors.Is(err, ErrMemoryClosed) {
 			t.Errorf("%s after Close: %v, want ErrMemoryClosed", name, err)

@@ -1,10 +1,14 @@
 // Package storetest is the conformance suite every store.Store backend
 // must pass: the behaviour callers rely on, checked through the interface
 // only (users and the login namespace, API keys, sessions and their
-// refresh rotation, signing keys, the change feed, maintenance). A
-// backend's own tests call Run with a function that opens a fresh, empty
-// store; what only one backend can show (file modes, locking, migrations,
-// cache races) stays with that backend's tests.
+// refresh rotation, signing keys, the lockout's counters, the change
+// feed, export and import, maintenance). A backend's own tests call Run
+// with a function that opens a fresh, empty store; what only one backend
+// can show (file modes, locking, migrations, cache races, counters kept
+// across a restart) stays with that backend's tests.
+//
+// Time is what the tests pass in as now (a test clock starting at the
+// real time); no test sleeps.
 package storetest
 
 import (
@@ -20,60 +24,82 @@ import (
 // its test ends (t.Cleanup).
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	for _, tc := range suite {
-		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.withOpen != nil {
+				tc.withOpen(t, open(t), open)
+				return
+			}
+			tc.run(t, open(t))
+		})
 	}
 }
 
-// suite lists the tests, grouped by entity as the interface is.
+// suite lists the tests, grouped by entity as the interface is. A test
+// that needs a second store (withOpen) is given open too.
 var suite = []struct {
-	name string
-	run  func(t *testing.T, s store.Store)
+	name     string
+	run      func(t *testing.T, s store.Store)
+	withOpen func(t *testing.T, s store.Store, open func(t *testing.T) store.Store)
 }{
 	// users.go
-	{"UsernameUniqueIgnoringCase", testUsernameUniqueIgnoringCase},
-	{"EmailIsALogin", testEmailIsALogin},
-	{"CreateUserValidates", testCreateUserValidates},
-	{"UpdateUser", testUpdateUser},
-	{"DeleteUserRemovesCredentials", testDeleteUserRemovesCredentials},
-	{"ListUsersSorted", testListUsersSorted},
+	{name: "UsernameUniqueIgnoringCase", run: testUsernameUniqueIgnoringCase},
+	{name: "EmailIsALogin", run: testEmailIsALogin},
+	{name: "CreateUserValidates", run: testCreateUserValidates},
+	{name: "UpdateUser", run: testUpdateUser},
+	{name: "DeleteUserRemovesCredentials", run: testDeleteUserRemovesCredentials},
+	{name: "ListUsersSorted", run: testListUsersSorted},
 	// logins.go
-	{"ConfusableUsernamesRefused", testConfusableUsernamesRefused},
-	{"ScriptsAllowedTogether", testScriptsAllowedTogether},
-	{"EquivalentSpellingsCollide", testEquivalentSpellingsCollide},
-	{"StoredFormIsCasePreservedNFC", testStoredFormIsCasePreservedNFC},
-	{"UserByLoginEquivalentSpellings", testUserByLoginEquivalentSpellings},
-	{"BadEmailsRefused", testBadEmailsRefused},
-	{"IDShapedLoginsRefused", testIDShapedLoginsRefused},
-	{"LoginByteCaps", testLoginByteCaps},
+	{name: "ConfusableUsernamesRefused", run: testConfusableUsernamesRefused},
+	{name: "ScriptsAllowedTogether", run: testScriptsAllowedTogether},
+	{name: "EquivalentSpellingsCollide", run: testEquivalentSpellingsCollide},
+	{name: "StoredFormIsCasePreservedNFC", run: testStoredFormIsCasePreservedNFC},
+	{name: "UserByLoginEquivalentSpellings", run: testUserByLoginEquivalentSpellings},
+	{name: "BadEmailsRefused", run: testBadEmailsRefused},
+	{name: "IDShapedLoginsRefused", run: testIDShapedLoginsRefused},
+	{name: "LoginByteCaps", run: testLoginByteCaps},
 	// keys.go
-	{"CreateAPIKey", testCreateAPIKey},
-	{"ListAPIKeys", testListAPIKeys},
-	{"RevokeAndUpdateAPIKey", testRevokeAndUpdateAPIKey},
-	{"TouchAPIKeys", testTouchAPIKeys},
+	{name: "CreateAPIKey", run: testCreateAPIKey},
+	{name: "ListAPIKeys", run: testListAPIKeys},
+	{name: "RevokeAndUpdateAPIKey", run: testRevokeAndUpdateAPIKey},
+	{name: "TouchAPIKeys", run: testTouchAPIKeys},
 	// sessions.go
-	{"RotateRefresh", testRotateRefresh},
-	{"RefreshReuseRevokesSession", testRefreshReuseRevokesSession},
-	{"RefreshExpiredOrRevoked", testRefreshExpiredOrRevoked},
-	{"ConcurrentRotationsOneWins", testConcurrentRotationsOneWins},
-	{"RevokeSessions", testRevokeSessions},
-	{"CreateSessionChecks", testCreateSessionChecks},
-	{"DeleteSessionsExpiredBefore", testDeleteSessionsExpiredBefore},
-	{"CreateSessionLimit", testCreateSessionLimit},
-	{"SessionLimitPerBudget", testSessionLimitPerBudget},
+	{name: "RotateRefresh", run: testRotateRefresh},
+	{name: "RefreshReuseRevokesSession", run: testRefreshReuseRevokesSession},
+	{name: "RefreshExpiredOrRevoked", run: testRefreshExpiredOrRevoked},
+	{name: "ConcurrentRotationsOneWins", run: testConcurrentRotationsOneWins},
+	{name: "RevokeSessions", run: testRevokeSessions},
+	{name: "CreateSessionChecks", run: testCreateSessionChecks},
+	{name: "DeleteSessionsExpiredBefore", run: testDeleteSessionsExpiredBefore},
+	{name: "CreateSessionLimit", run: testCreateSessionLimit},
+	{name: "SessionLimitPerBudget", run: testSessionLimitPerBudget},
 	// signingkeys.go
-	{"EnsureSigningKeyOnce", testEnsureSigningKeyOnce},
-	{"SigningKeyRotation", testSigningKeyRotation},
+	{name: "EnsureSigningKeyOnce", run: testEnsureSigningKeyOnce},
+	{name: "SigningKeyRotation", run: testSigningKeyRotation},
+	// attempts.go
+	{name: "AttemptsLockAtThreshold", run: testAttemptsLockAtThreshold},
+	{name: "AttemptsOldFailuresExpire", run: testAttemptsOldFailuresExpire},
+	{name: "AttemptsSuccessClears", run: testAttemptsSuccessClears},
+	{name: "AttemptsAbandonedCountsNothing", run: testAttemptsAbandonedCountsNothing},
+	{name: "AttemptsInFlightCount", run: testAttemptsInFlightCount},
+	{name: "AttemptsConcurrentReservations", run: testAttemptsConcurrentReservations},
+	{name: "AttemptsKindsSeparate", run: testAttemptsKindsSeparate},
+	{name: "ClearAttemptsUnlocks", run: testClearAttemptsUnlocks},
+	{name: "ListAttempts", run: testListAttempts},
 	// changes.go
-	{"ChangedSinceMarksEveryWrite", testChangedSinceMarksEveryWrite},
-	{"ChangedSinceLeavesOthers", testChangedSinceLeavesOthers},
+	{name: "ChangedSinceMarksEveryWrite", run: testChangedSinceMarksEveryWrite},
+	{name: "ChangedSinceLeavesOthers", run: testChangedSinceLeavesOthers},
+	{name: "SigningKeysChangedSince", run: testSigningKeysChangedSince},
+	// export.go
+	{name: "ExportImportRoundTrip", withOpen: testExportImportRoundTrip},
+	{name: "ImportIntoNonEmptyStore", withOpen: testImportIntoNonEmptyStore},
 	// batch.go
-	{"CreateUsersBatch", testCreateUsersBatch},
-	{"CreateAPIKeysBatch", testCreateAPIKeysBatch},
-	{"CreateSessionsBatch", testCreateSessionsBatch},
+	{name: "CreateUsersBatch", run: testCreateUsersBatch},
+	{name: "CreateAPIKeysBatch", run: testCreateAPIKeysBatch},
+	{name: "CreateSessionsBatch", run: testCreateSessionsBatch},
 	// maintenance.go
-	{"CheckCounts", testCheckCounts},
-	{"Backup", testBackup},
-	{"CloseTwice", testCloseTwice},
+	{name: "CheckCounts", run: testCheckCounts},
+	{name: "Backup", run: testBackup},
+	{name: "CloseTwice", run: testCloseTwice},
 }
 
 // MustUser creates a user named name.

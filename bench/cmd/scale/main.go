@@ -115,7 +115,7 @@ func fill(db string) {
 	userList := make([]*store.User, *users)
 	parallel("users built", *users, func(i int) error {
 		userList[i] = &store.User{
-			ID:           secret.NewID("usr_"),
+			ID:           store.NewID("usr_"),
 			Username:     fmt.Sprintf("user%07d", i+1),
 			Email:        fmt.Sprintf("user%07d@example.com", i+1),
 			FirstName:    "Scale",

@@ -165,7 +165,7 @@ func main() {
 			if err != nil {
 				return err
 			}
-			s := &store.Session{ID: secret.NewID("ses_"), UserID: u.ID, CreatedAt: now, ExpiresAt: refreshExpiry}
+			s := &store.Session{ID: store.NewID("ses_"), UserID: u.ID, CreatedAt: now, ExpiresAt: refreshExpiry}
 			sessionList[i] = store.NewSession{Session: s, Refresh: store.DigestOf(refresh)}
 			access[i], _, err = iss.Issue(tokens.Claims{
 				UserID: u.ID, Username: u.Username, Roles: u.Roles,
