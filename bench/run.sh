@@ -9,7 +9,8 @@
 #   bash bench/run.sh --scale-only   # only the million-record store (~9 min)
 #
 # Options: --rounds N, --duration SECONDS, --conns N, --no-logins,
-# --no-gobench, --keep (keep the scratch directory). Environment:
+# --no-gobench, --no-etcd (leave out G, authgate on etcd), --keep (keep
+# the scratch directory). Environment:
 # AG_F_USERS / AG_F_KEYS / AG_F_TOKENS size configuration F (10000 /
 # 100000 / 100000); AG_SERVER_CPU / AG_CLIENT_CPU the CPUs to pin to
 # (0 / 1); TMPDIR where the scratch directory goes (its disk is the one
@@ -29,6 +30,7 @@ DO_LOGINS=1
 DO_GOBENCH=1
 DO_HTTP=1
 DO_SCALE=0
+DO_ETCD=1
 KEEP=0
 F_USERS=${AG_F_USERS:-10000}
 F_KEYS=${AG_F_KEYS:-100000}
@@ -47,6 +49,7 @@ while [ $# -gt 0 ]; do
 	--conns) CONNS=$2; shift ;;
 	--no-logins) DO_LOGINS=0 ;;
 	--no-gobench) DO_GOBENCH=0 ;;
+	--no-etcd) DO_ETCD=0 ;;
 	--scale) DO_SCALE=1 ;;
 	--scale-only) DO_SCALE=1 DO_HTTP=0 DO_LOGINS=0 DO_GOBENCH=0 ;;
 	--keep) KEEP=1 ;;
@@ -120,6 +123,7 @@ say "building"
 (cd "$ROOT" && go build -o "$STATE/caddy" ./cmd/caddy &&
 	go build -o "$STATE/seed" ./bench/cmd/seed &&
 	go build -o "$STATE/logins" ./bench/cmd/logins &&
+	go build -o "$STATE/etcdcluster" ./bench/cmd/etcdcluster &&
 	go build -o "$STATE/scale" ./bench/cmd/scale)
 CADDY=$STATE/caddy
 
@@ -149,7 +153,10 @@ fi
 
 # Every configuration's front port (84xx) and upstream port (85xx).
 CONFIGS=(A B C D E F)
-declare -A PORT=([A]=8401 [B]=8402 [C]=8403 [D]=8404 [E]=8405 [F]=8406)
+if [ "$DO_ETCD" = 1 ]; then
+	CONFIGS+=(G)
+fi
+declare -A PORT=([A]=8401 [B]=8402 [C]=8403 [D]=8404 [E]=8405 [F]=8406 [G]=8407)
 declare -A PID
 for c in "${CONFIGS[@]}"; do
 	for p in "${PORT[$c]}" $((PORT[$c] + 100)); do
@@ -172,6 +179,22 @@ mkdir -p "$STATE/c" "$STATE/d" "$STATE/f"
 # F: the big one, stored in batches of 5,000 records per transaction.
 "$STATE/seed" "${SEED_ARGS[@]}" -db "$STATE/f.db" -out "$STATE/f" \
 	-users "$F_USERS" -keys "$F_KEYS" -sessions "$F_TOKENS"
+# G: a one-member etcd on loopback (on the load generator's CPU, to leave
+# the server's alone; a cached key reads nothing from it), C's store copied
+# in.
+if [ "$DO_ETCD" = 1 ]; then
+	"${PIN_CLIENT[@]}" "$STATE/etcdcluster" -members 1 -dir "$STATE/etcd" -endpoints-file "$STATE/etcd.endpoints" \
+		>"$STATE/etcd.log" 2>&1 &
+	PIDS+=("$!")
+	for i in $(seq 300); do
+		[ -s "$STATE/etcd.endpoints" ] && break
+		sleep 0.1
+	done
+	[ -s "$STATE/etcd.endpoints" ] || { echo "run.sh: etcd did not start:" >&2; cat "$STATE/etcd.log" >&2; exit 1; }
+	export AG_BENCH_ETCD
+	AG_BENCH_ETCD=$(cat "$STATE/etcd.endpoints")
+	AG_BENCH_STATE=$STATE "$CADDY" authgate migrate --from-db "$STATE/c.db" --config "$BENCH/G.Caddyfile" --adapter caddyfile >/dev/null
+fi
 BCRYPT=$("$CADDY" hash-password --algorithm bcrypt --plaintext "$PASSWORD")
 KEY=$(head -1 "$STATE/c/keys.txt")
 TOKEN=$(head -1 "$STATE/d/tokens.txt")
@@ -187,6 +210,7 @@ declare -A WRK_ARGS=(
 	[D]="Authorization: Bearer $TOKEN"
 	[E]="Authorization: Basic $BASIC"
 	[F]=""
+	[G]="X-Api-Key: $KEY"
 )
 
 start_server() { # config
@@ -248,7 +272,13 @@ expect E 401
 expect E 200 -H "Authorization: Basic $BASIC"
 expect F 200 -H "X-Api-Key: $(tail -1 "$STATE/f/keys.txt")"
 expect F 200 -H "Authorization: Bearer $(tail -1 "$STATE/f/tokens.txt")"
-echo "ok: A, B 200; C, D, E 401 without a valid credential and 200 with it; F 200"
+G_NOTE=""
+if [ "$DO_ETCD" = 1 ]; then
+	expect G 401
+	expect G 200 -H "X-Api-Key: $KEY"
+	G_NOTE=", G"
+fi
+echo "ok: A, B 200; C, D, E$G_NOTE 401 without a valid credential and 200 with it; F 200"
 
 # ----------------------------------------------------------------- wrk --
 
@@ -303,7 +333,8 @@ TICK_US=$((1000000 / $(getconf CLK_TCK)))
 field() { sed "s/.* $1=\([0-9.]*\).*/\1/" <<<"$2"; }
 
 say "warm-up: ${WARMUP}s each; F until every one of its $F_CREDS credentials was used once"
-for c in A B C D E; do
+for c in "${CONFIGS[@]}"; do
+	[ "$c" = F ] && continue
 	measure "$c" "$WARMUP" warmup
 	printf '  %s %8.0f req/s\n' "$c" "$(field rps "$LINE")"
 done
@@ -317,7 +348,7 @@ if [ "$F_DONE" -lt "$F_CREDS" ]; then
 	echo "  (F's warm-up stopped after 120 s: some credentials are still cold)"
 fi
 
-say "measuring: $ROUNDS rounds of A B C D E F, ${DURATION}s each, wrk -t$THREADS -c$CONNS"
+say "measuring: $ROUNDS rounds of ${CONFIGS[*]}, ${DURATION}s each, wrk -t$THREADS -c$CONNS"
 printf '%-5s %-4s %10s %9s %9s %10s %11s %8s %s\n' round cfg "req/s" "p50_ms" "p99_ms" requests "cpu_us/req" "srv_cpu" ""
 for r in $(seq "$ROUNDS"); do
 	for c in "${CONFIGS[@]}"; do
@@ -348,22 +379,23 @@ for c in "${CONFIGS[@]}"; do
 done
 
 say "summary (medians over $ROUNDS rounds; ratios are per round, against B of the same round)"
-awk -F'\t' -v rounds="$ROUNDS" -v fkeys="$F_KEYS" -v ftokens="$F_TOKENS" '
+awk -F'\t' -v rounds="$ROUNDS" -v fkeys="$F_KEYS" -v ftokens="$F_TOKENS" -v configs="${CONFIGS[*]}" '
 function median(arr, n,    i, j, t) {
 	for (i = 2; i <= n; i++) { t = arr[i]; for (j = i - 1; j >= 1 && arr[j] > t; j--) arr[j+1] = arr[j]; arr[j+1] = t }
 	return (n % 2) ? arr[(n+1)/2] : (arr[n/2] + arr[n/2+1]) / 2
 }
 { rps[$2, $1] = $3; p50[$2, $1] = $4; p99[$2, $1] = $5; bad += $7; cpu[$2, $1] = $8 }
 END {
-	split("A B C D E F", cfgs, " ")
+	ncfg = split(configs, cfgs, " ")
 	desc["A"] = "respond (the floor)"
 	desc["B"] = "reverse_proxy to A (baseline)"
 	desc["C"] = "authgate, one API key"
 	desc["D"] = "authgate, one EdDSA Bearer token"
 	desc["E"] = "basic_auth (bcrypt, cached)"
 	desc["F"] = sprintf("authgate, %gk keys + %gk tokens", fkeys / 1000, ftokens / 1000)
+	desc["G"] = "C on the etcd backend"
 	printf "%-4s %-34s %9s %8s %8s %11s %-13s %10s %10s\n", "cfg", "", "req/s", "p50_ms", "p99_ms", "ratio_to_B", "(min-max)", "cpu_us/req", "cpu_ratio"
-	for (k = 1; k <= 6; k++) {
+	for (k = 1; k <= ncfg; k++) {
 		c = cfgs[k]
 		for (r = 1; r <= rounds; r++) { a[r] = rps[c, r]; b[r] = p50[c, r]; d[r] = p99[c, r] }
 		mr[c] = median(a, rounds); m50 = median(b, rounds); m99 = median(d, rounds)
@@ -381,6 +413,7 @@ END {
 	n++; ok = ratio["D"] >= 0.95; held += ok; printf "  D/B = %.3f  target >= 0.95  %s\n", ratio["D"], ok ? "held" : "MISSED"
 	n++; ok = ratio["F"] >= 0.90; held += ok; printf "  F/B = %.3f  target >= 0.90  %s\n", ratio["F"], ok ? "held" : "MISSED"
 	printf "  E/B = %.3f  (Caddy basic_auth, for comparison)\n", ratio["E"]
+	if ("G" in ratio) printf "  G/B = %.3f  against C/B %.3f: a cached key on etcd reads nothing remote\n", ratio["G"], ratio["C"]
 	n++; ok = ratio["C"] > ratio["E"] && ratio["D"] > ratio["E"]; held += ok
 	printf "  C and D ahead of E: C %.3f, D %.3f vs E %.3f  %s\n", ratio["C"], ratio["D"], ratio["E"], ok ? "held" : "MISSED"
 	printf "\n  %d of %d targets held (judged on req/s ratios)\n", held, n

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -93,6 +94,16 @@ func TestParseErrors(t *testing.T) {
 		"lockout bad dur":   "authgate {\n\tlockout 5 forever\n}",
 		"db two args":       "authgate {\n\tdb a b\n}",
 		"cache_entries bad": "authgate {\n\tcache_entries many\n}",
+		"store unknown":     "authgate {\n\tstore redis {\n\t}\n}",
+		"store no backend":  "authgate {\n\tstore {\n\t}\n}",
+		"store twice":       "authgate {\n\tstore bbolt {\n\t}\n\tstore bbolt {\n\t}\n}",
+		"etcd no endpoints": "authgate {\n\tstore etcd {\n\t\tprefix /x/\n\t}\n}",
+		"etcd bad endpoint": "authgate {\n\tstore etcd {\n\t\tendpoints 10.0.0.1:2379\n\t}\n}",
+		"etcd bad prefix":   "authgate {\n\tstore etcd {\n\t\tendpoints http://a:2379\n\t\tprefix authgate\n\t}\n}",
+		"etcd tls two":      "authgate {\n\tstore etcd {\n\t\tendpoints http://a:2379\n\t\ttls a b\n\t}\n}",
+		"etcd password":     "authgate {\n\tstore etcd {\n\t\tendpoints http://a:2379\n\t\tusername u\n\t\tpassword hunter2\n\t}\n}",
+		"etcd unknown":      "authgate {\n\tstore etcd {\n\t\tendpoints http://a:2379\n\t\tbogus 1\n\t}\n}",
+		"bbolt unknown":     "authgate {\n\tstore bbolt {\n\t\tfile x.db\n\t}\n}",
 	}
 	for name, input := range globalCases {
 		t.Run("global/"+name, func(t *testing.T) {
@@ -101,5 +112,31 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("parsed without error: %q", input)
 			}
 		})
+	}
+}
+
+// The store options reach the app: store etcd with every option, and
+// store bbolt as the long form of db.
+func TestParseStore(t *testing.T) {
+	var a App
+	input := "authgate {\n\tstore etcd {\n\t\tendpoints https://10.0.0.1:2379 https://10.0.0.2:2379\n\t\tprefix /ag/\n\t\ttls c.crt c.key ca.crt\n\t\tusername u\n\t\tpassword {env.AG_PW}\n\t\tmax_stale 2s\n\t}\n}"
+	if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err != nil {
+		t.Fatal(err)
+	}
+	e := a.Store.Etcd
+	if a.Store.Backend != "etcd" || e == nil || len(e.Endpoints) != 2 || e.Prefix != "/ag/" || e.TLSCA != "ca.crt" ||
+		e.Username != "u" || e.Password != "{env.AG_PW}" || time.Duration(e.MaxStale) != 2*time.Second {
+		t.Errorf("store etcd parsed as %+v %+v", a.Store, e)
+	}
+	kind, id, err := a.storeBackend()
+	if err != nil || kind != "etcd" || id != "etcd:https://10.0.0.1:2379,https://10.0.0.2:2379|/ag/" {
+		t.Errorf("backend %q %q %v", kind, id, err)
+	}
+	var b App
+	if err := b.UnmarshalCaddyfile(caddyfile.NewTestDispenser("authgate {\n\tstore bbolt {\n\t\tpath /tmp/x.db\n\t}\n}")); err != nil {
+		t.Fatal(err)
+	}
+	if kind, id, err := b.storeBackend(); err != nil || kind != "bbolt" || id != "bbolt:/tmp/x.db" {
+		t.Errorf("bbolt backend %q %q %v", kind, id, err)
 	}
 }

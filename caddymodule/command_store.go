@@ -13,6 +13,7 @@ import (
 	"github.com/authgate/authgate/internal/admin"
 	"github.com/authgate/authgate/store"
 	"github.com/authgate/authgate/store/bbolt"
+	"github.com/authgate/authgate/store/etcd"
 )
 
 // `caddy authgate backup|import ...`: the store as a whole.
@@ -82,9 +83,9 @@ func checkSnapshotFile(path string) (store.Counts, error) {
 		return store.Counts{}, err
 	}
 	defer f.Close()
-	var snap store.Snapshot
-	if err := json.NewDecoder(f).Decode(&snap); err != nil {
-		return store.Counts{}, fmt.Errorf("backup %s does not decode as a snapshot: %w", path, err)
+	snap, err := etcd.ReadBackup(f)
+	if err != nil {
+		return store.Counts{}, fmt.Errorf("backup %s does not read back: %w", path, err)
 	}
 	if len(snap.SigningKeys) == 0 {
 		return store.Counts{}, fmt.Errorf("backup %s holds no signing key: it is not a whole store", path)
@@ -247,10 +248,12 @@ func migrateCommand() *cobra.Command {
 		Short: "Copies a bbolt store into the configured store (an empty etcd prefix)",
 		Long: `
 Copies every user, API key, session (with its refresh tokens) and signing
-key of a bbolt store file into the store the configuration's authgate
-options name, as they are: passwords keep their hashes, keys and tokens
-keep working. The file must not be held by a running server (stop it, or
-migrate a backup). The target must be empty; the lockout's counters are not
+key of a bbolt store file, or of a backup of an etcd store (what backup
+writes there), into the store the configuration's authgate options name,
+as they are: passwords keep their hashes, keys and tokens keep working. So
+it moves a single gateway onto a cluster, and restores a cluster's backup
+into an empty prefix. A bbolt file must not be held by a running server
+(stop it, or migrate a backup). The target must be empty; the lockout's counters are not
 copied. The configuration is found as for caddy run: --config, else a
 Caddyfile in the current directory.
 `,
@@ -261,17 +264,9 @@ Caddyfile in the current directory.
 			if from == "" {
 				return fmt.Errorf("--from-db <file> is required")
 			}
-			if _, err := os.Stat(from); err != nil {
-				return fmt.Errorf("--from-db %s: %w", from, err)
-			}
-			src, err := bbolt.Open(from, bbolt.Options{})
+			snap, err := readSnapshot(from)
 			if err != nil {
 				return err
-			}
-			defer src.Close()
-			snap, err := src.Export()
-			if err != nil {
-				return fmt.Errorf("reading %s: %w", from, err)
 			}
 			dst, where, err := openConfiguredStore(cmd)
 			if err != nil {
@@ -293,4 +288,38 @@ Caddyfile in the current directory.
 	cmd.Flags().String("adapter", "", "the config adapter (default: caddyfile for a Caddyfile)")
 	cmd.Flags().Bool("json", false, "print JSON")
 	return cmd
+}
+
+// readSnapshot reads what migrate copies: a bbolt store file, or an etcd
+// backup (a JSON document).
+func readSnapshot(path string) (*store.Snapshot, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--from-db %s: %w", path, err)
+	}
+	head := make([]byte, 1)
+	_, _ = f.Read(head)
+	if head[0] == '{' {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			f.Close()
+			return nil, err
+		}
+		defer f.Close()
+		snap, err := etcd.ReadBackup(f)
+		if err != nil {
+			return nil, fmt.Errorf("reading the backup %s: %w", path, err)
+		}
+		return snap, nil
+	}
+	f.Close()
+	src, err := bbolt.Open(path, bbolt.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	snap, err := src.Export()
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return snap, nil
 }
