@@ -57,8 +57,8 @@ func liveBackend() (admin.Backend, error) {
 		return admin.Backend{}, &admin.Error{Status: http.StatusServiceUnavailable, Msg: "authgate is not running in this server's configuration"}
 	}
 	app := appIface.(*App)
-	if app.store == nil {
-		return admin.Backend{}, &admin.Error{Status: http.StatusServiceUnavailable, Msg: "authgate is not provisioned yet"}
+	if !app.isReady.Load() {
+		return admin.Backend{}, &admin.Error{Status: http.StatusServiceUnavailable, Msg: "authgate has not started yet: its store is not open"}
 	}
 	return admin.Backend{
 		Ops:       admin.Ops{Store: app.store, Now: app.now},

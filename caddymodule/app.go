@@ -5,9 +5,11 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/authgate/authgate/internal/auth"
 	"github.com/authgate/authgate/store"
+	"github.com/authgate/authgate/store/timed"
 )
 
 func init() {
@@ -61,14 +64,24 @@ type App struct {
 	// verified tokens, users (and the lockout counters). Default 100000.
 	CacheEntries int64 `json:"cache_entries,omitempty"`
 
+	// store is the shared store, timed for the metrics; set by Start
+	// (before ready closes).
 	store     store.Store
 	storePath string // the pool key, set once we hold a reference
 	// svc is this config's authgate: the decision caches, the issuer, the
-	// upkeep. A reload builds a new one on the same store.
+	// upkeep. Provision prepares it, Start gives it the store. A reload
+	// builds a new one on the same store.
 	svc     *auth.Service
+	metrics *metrics
 	logger  *zap.Logger
+	audit   *zap.Logger      // authgate.audit
 	now     func() time.Time // the clock; tests swap it
 	started bool             // Start ran: servers may have used the caches
+	// ready is closed once the store is open and the service has it;
+	// isReady is its fast check for the request path.
+	ready   chan struct{}
+	isReady *atomic.Bool
+	ctx     caddy.Context
 }
 
 // CaddyModule returns the Caddy module information.
@@ -94,10 +107,15 @@ type sharedStore struct {
 
 func (s sharedStore) Destruct() error { return s.Close() }
 
-// Provision opens (or shares) the store and builds the service on it,
-// which makes sure a signing key exists and builds the token issuer.
+// Provision checks the configuration and prepares the service: its
+// caches, metrics and audit log. It does not touch the store: `caddy
+// validate` provisions too, and must neither open a store a live server
+// holds nor create one (Start opens it).
 func (a *App) Provision(ctx caddy.Context) error {
+	a.ctx = ctx
 	a.logger = ctx.Logger()
+	a.audit = ctx.Logger().Named("audit")
+	a.ready, a.isReady = make(chan struct{}), new(atomic.Bool)
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -108,7 +126,21 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.validate(); err != nil {
 		return err
 	}
+	if _, _, err := a.storeBackend(); err != nil {
+		return err
+	}
+	var err error
+	if a.metrics, err = newMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("authgate: metrics: %v", err)
+	}
+	a.svc, err = auth.Prepare(a.serviceConfig(), a.logger.Sugar())
+	return err
+}
 
+// open opens (or shares) the store and gives it to the service, which
+// makes sure a signing key exists and builds the token issuer; then the
+// handlers may serve.
+func (a *App) open() error {
 	kind, identity, err := a.storeBackend()
 	if err != nil {
 		return err
@@ -122,17 +154,46 @@ func (a *App) Provision(ctx caddy.Context) error {
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
-			return fmt.Errorf("authgate: %w (another Caddy serves it; `caddy validate` cannot open a store a running server holds, and admin commands need the server's admin endpoint or a stopped server)", err)
+			return fmt.Errorf("authgate: %w (another Caddy serves it: admin commands go through that server's admin endpoint, or need it stopped for --db)", err)
 		}
 		return fmt.Errorf("authgate: opening the %s store: %w", kind, err)
 	}
 	a.storePath = identity
-	a.store = val.(sharedStore).Store
-	backend, location := a.store.Backend()
+	shared := val.(sharedStore).Store
+	backend, location := shared.Backend()
 	a.logger.Info("authgate store open", zap.String("backend", backend), zap.String("location", location))
+	a.store = timed.New(shared, a.metrics.storeOp)
+	if err := a.svc.Open(a.store); err != nil {
+		return err
+	}
+	a.isReady.Store(true)
+	close(a.ready)
+	return nil
+}
 
-	a.svc, err = auth.New(a.store, a.serviceConfig(), a.logger.Sugar())
-	return err
+// startWait bounds how long a request that arrives before Start (Caddy
+// starts its apps in no fixed order) waits for the store to open.
+const startWait = 15 * time.Second
+
+// errNotStarted is what such a request gets if the store does not open.
+var errNotStarted = &auth.UnavailableError{Cause: errors.New("authgate has not started: its store is not open yet")}
+
+// awaitStart waits until the store is open, the request gives up, or the
+// config is stopped.
+func (a *App) awaitStart(ctx context.Context) error {
+	if a.isReady.Load() {
+		return nil
+	}
+	timer := time.NewTimer(startWait)
+	defer timer.Stop()
+	select {
+	case <-a.ready:
+		return nil
+	case <-ctx.Done():
+	case <-a.ctx.Done():
+	case <-timer.C:
+	}
+	return errNotStarted
 }
 
 // serviceConfig is the service's share of the configuration.
@@ -144,7 +205,8 @@ func (a *App) serviceConfig() auth.Config {
 		LockoutAttempts: a.LockoutAttempts, LockoutDuration: time.Duration(a.LockoutDuration),
 		SessionLimit: a.SessionLimit, CacheEntries: a.CacheEntries,
 		// Read a.now on every call: tests swap the clock of a running app.
-		Now: func() time.Time { return a.now() },
+		Now:      func() time.Time { return a.now() },
+		Observer: &observer{metrics: a.metrics, audit: a.audit},
 	}
 }
 
@@ -185,15 +247,24 @@ func (a *App) validate() error {
 	if a.AccessTTL < 0 || a.RefreshTTL < 0 || a.LockoutDuration < 0 {
 		return errors.New("authgate: durations must be positive")
 	}
+	if a.RefreshTTL < a.AccessTTL {
+		// A session would end before its first access token: the refresh
+		// token is dead by the time a client needs it.
+		return fmt.Errorf("authgate: refresh_ttl (%v) is shorter than access_ttl (%v): a session would end before its first access token expires",
+			time.Duration(a.RefreshTTL), time.Duration(a.AccessTTL))
+	}
 	if a.LockoutAttempts < 0 || a.CacheEntries < 0 || a.SessionLimit < 0 {
 		return errors.New("authgate: lockout attempts, session_limit and cache_entries must be positive")
 	}
 	return nil
 }
 
-// Start begins the background upkeep (key lastUsed batches, pruning of
-// dead sessions and signing keys). The store opened in Provision.
+// Start opens the store and begins the background upkeep (key lastUsed
+// batches, pruning of dead sessions and signing keys).
 func (a *App) Start() error {
+	if err := a.open(); err != nil {
+		return err
+	}
 	a.started = true
 	a.svc.Start()
 	return nil
@@ -202,7 +273,9 @@ func (a *App) Start() error {
 // Stop ends the upkeep and writes the pending key uses; Cleanup releases
 // the store once no config uses it.
 func (a *App) Stop() error {
-	a.svc.Stop()
+	if a.started {
+		a.svc.Stop()
+	}
 	return nil
 }
 

@@ -159,6 +159,7 @@ func lockoutArgs(d *caddyfile.Dispenser) (int, caddy.Duration, error) {
 //		api_key_header <name>
 //		header_prefix <prefix>
 //		forward_credentials
+//		health <path>
 //	}
 func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	var handler Handler
@@ -205,6 +206,16 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.Allow = append(h.Allow, args...)
 		case "api_key_header":
 			h.APIKeyHeader, err = oneArg(d)
+			if err == nil {
+				if why := badKeyHeader(h.APIKeyHeader); why != "" {
+					err = d.Errf("api_key_header %q: %s", h.APIKeyHeader, why)
+				}
+			}
+		case "health":
+			h.Health, err = oneArg(d)
+			if err == nil && !strings.HasPrefix(h.Health, "/") {
+				err = d.Errf("health path %q must start with /", h.Health)
+			}
 		case "header_prefix":
 			h.HeaderPrefix, err = oneArg(d)
 		case "forward_credentials":

@@ -17,6 +17,7 @@ import (
 	"github.com/authgate/authgate/internal/admin"
 	"github.com/authgate/authgate/internal/auth"
 	"github.com/authgate/authgate/store/bbolt"
+	"github.com/authgate/authgate/store/timed"
 )
 
 // gateway is a provisioned app and handler on a real bbolt file, served
@@ -42,6 +43,9 @@ func newGateway(t testing.TB, h *Handler) *gateway {
 		t.Fatalf("provision app: %v", err)
 	}
 	t.Cleanup(func() { _ = app.Cleanup() })
+	if err := app.open(); err != nil { // Start without the upkeep loop
+		t.Fatalf("open the store: %v", err)
+	}
 	if h == nil {
 		h = &Handler{
 			APIs:  []APIMount{{Dialect: "plentymarkets", Prefix: "/rest"}},
@@ -163,7 +167,7 @@ func withKey(method, target, key string) *http.Request {
 // the cached path rather than a miss.
 func (g *gateway) waitCache() {
 	g.app.svc.WaitCaches()
-	g.app.store.(*bbolt.Store).WaitCache()
+	g.app.store.(*timed.Store).Store.(*bbolt.Store).WaitCache()
 }
 
 func errorCode(t testing.TB, w *httptest.ResponseRecorder) string {

@@ -40,6 +40,9 @@ type Handler struct {
 	// ForwardCredentials passes the caller's Authorization and API key
 	// headers upstream. Off by default.
 	ForwardCredentials bool `json:"forward_credentials,omitempty"`
+	// Health is the path of the health check: 200 while the store
+	// answers, else 503, with a JSON body.
+	Health string `json:"health,omitempty"`
 
 	app      *App
 	routes   map[string]http.HandlerFunc
@@ -47,6 +50,7 @@ type Handler struct {
 	hygiene  httpx.Hygiene
 	cred     httpx.Credentials
 	identity identityHeaders
+	metrics  *metrics
 	logger   *zap.Logger
 }
 
@@ -77,11 +81,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // setup builds the handler on a provisioned app.
 func (h *Handler) setup(ctx caddy.Context, app *App) (err error) {
 	h.app = app
+	h.metrics = app.metrics
 	if h.logger == nil {
 		h.logger = zap.NewNop()
 	}
 	if h.APIKeyHeader == "" {
 		h.APIKeyHeader = "x-api-key"
+	}
+	if why := badKeyHeader(h.APIKeyHeader); why != "" {
+		return fmt.Errorf("authgate: api_key_header %q: %s", h.APIKeyHeader, why)
 	}
 	if h.HeaderPrefix == "" {
 		h.HeaderPrefix = "X-Auth-"
@@ -110,9 +118,31 @@ func (h *Handler) setup(ctx caddy.Context, app *App) (err error) {
 			return err
 		}
 	}
+	if h.Health != "" {
+		if err := h.mount("", map[string]http.HandlerFunc{h.Health: h.serveHealth}); err != nil {
+			return err
+		}
+	}
 
 	h.allow, err = newAllowList(ctx, h.Allow)
 	return err
+}
+
+// badKeyHeader says why name cannot carry API keys, or "". Authorization
+// carries Bearer tokens: keys there would make every key a second
+// credential in the one header, and a Bearer token a key lookup.
+func badKeyHeader(name string) string {
+	switch {
+	case name == "" || strings.ContainsFunc(name, func(r rune) bool {
+		return r <= ' ' || r >= 0x7f || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r)
+	}):
+		return "not a header name"
+	case strings.EqualFold(name, "Authorization"), strings.EqualFold(name, "Proxy-Authorization"):
+		return "that header carries Bearer tokens and proxy credentials; API keys need a header of their own, such as x-api-key"
+	case strings.EqualFold(name, "Cookie"):
+		return "cookies are not API keys; use a header of its own, such as x-api-key"
+	}
+	return ""
 }
 
 // mount adds routes under prefix; a path may be served by one route only.
@@ -134,6 +164,12 @@ func (h *Handler) mount(prefix string, routes map[string]http.HandlerFunc) error
 // authenticate, authorize, inject and pass on.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	h.hygiene.Strip(r.Header)
+	if !h.app.isReady.Load() {
+		// Caddy may start the HTTP app before ours: wait for the store.
+		if err := h.app.awaitStart(r.Context()); err != nil {
+			return h.deny(w, r, err)
+		}
+	}
 
 	if route, ok := h.routes[path.Clean(r.URL.Path)]; ok {
 		route(w, r)
@@ -141,6 +177,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 
 	if h.allow.allows(r) {
+		h.metrics.request(resultAllowed, credNone)
 		h.dropCredentials(r)
 		h.hygiene.FilterTrailers(r)
 		return next.ServeHTTP(w, r)
@@ -148,23 +185,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	p, err := h.cred.Authenticate(h.app.svc, r)
 	if err != nil {
-		return h.refuse(w, err)
+		return h.deny(w, r, err)
 	}
 	if p.Restricted() {
 		check := p.MethodCheck()
 		if !check(r.Method) || !httpx.AllowsOverrides(r.Header, check) {
-			return h.refuse(w, auth.ErrForbidden)
+			return h.deny(w, r, auth.ErrForbidden)
 		}
 		if p.Permissions()&store.PermAll != store.PermAll {
 			done, err := httpx.CheckMethodParams(r, check)
 			if err != nil {
-				return h.refuse(w, err)
+				return h.deny(w, r, err)
 			}
 			if done != nil {
 				defer done() // frees a spooled body, whoever else reads it
 			}
 		}
 	}
+	cred := credBearer
+	if p.ByKey() {
+		cred = credAPIKey
+	}
+	h.metrics.request(resultAuthenticated, cred)
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	h.identity.inject(r, repl, &p)
 	h.dropCredentials(r)
@@ -176,6 +218,19 @@ func (h *Handler) dropCredentials(r *http.Request) {
 	if !h.ForwardCredentials {
 		h.hygiene.DropCredentials(r.Header)
 	}
+}
+
+// deny counts a refused proxied request and answers it.
+func (h *Handler) deny(w http.ResponseWriter, r *http.Request, err error) error {
+	cred := credNone
+	switch {
+	case len(r.Header[h.cred.KeyHeader]) > 0:
+		cred = credAPIKey
+	case len(r.Header["Authorization"]) > 0:
+		cred = credBearer
+	}
+	h.metrics.request(refusalResult(httpx.RefusalOf(err)), cred)
+	return h.refuse(w, err)
 }
 
 // refuse answers a failed request; the upstream is never reached. A store
@@ -197,6 +252,27 @@ func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	_, _ = w.Write(body)
+}
+
+// serveHealth answers the health check: {"status":"ok","store":"bbolt"}
+// while the store answers, else 503 with "status":"unavailable" (the
+// cause goes to the log, not to a public route's body).
+func (h *Handler) serveHealth(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		_ = httpx.WriteRefusal(w, httpx.MethodNotAllowed("GET or HEAD"))
+		return
+	}
+	kind, _ := h.app.store.Backend()
+	status, code := "ok", http.StatusOK
+	if err := h.app.store.Health(); err != nil {
+		status, code = "unavailable", http.StatusServiceUnavailable
+		h.logger.Warn("health check: the store does not answer", zap.String("store", kind), zap.Error(err))
+	}
+	_ = httpx.WriteJSON(w, code, struct {
+		Status string `json:"status"`
+		Store  string `json:"store"`
+	}{status, kind})
 }
 
 // Interface guards

@@ -146,14 +146,15 @@ func (t *AttemptTracker) Reserve(a Attempt, now time.Time, p LockPolicy) (Reserv
 	return Reservation{Attempt: a, ID: strconv.FormatUint(t.seq, 10)}, 0
 }
 
-// Settle records how a reserved check ended.
-func (t *AttemptTracker) Settle(r Reservation, o Outcome, now time.Time, p LockPolicy) {
+// Settle records how a reserved check ended. lockedUntil is set when this
+// failure locked the account.
+func (t *AttemptTracker) Settle(r Reservation, o Outcome, now time.Time, p LockPolicy) (lockedUntil time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	m := t.entries[r.Kind&1]
 	e := m[r.Account]
 	if e == nil {
-		return // cannot happen: an entry with a check in flight is never evicted
+		return time.Time{} // cannot happen: an entry with a check in flight is never evicted
 	}
 	if e.inflight > 0 { // a second settle must not free another's slot
 		e.inflight--
@@ -170,6 +171,7 @@ func (t *AttemptTracker) Settle(r Reservation, o Outcome, now time.Time, p LockP
 		if e.Failures >= p.Attempts {
 			e.LockedUntil = now.Add(p.Window)
 			e.Failures = 0
+			lockedUntil = e.LockedUntil
 		}
 		e.Expires = later(e.LockedUntil, e.LastFailure.Add(p.Window))
 		changed = true
@@ -185,11 +187,12 @@ func (t *AttemptTracker) Settle(r Reservation, o Outcome, now time.Time, p LockP
 		if (changed || !e.Expires.IsZero()) && t.OnChange != nil {
 			t.OnChange(e.AttemptState, true)
 		}
-		return
+		return lockedUntil
 	}
 	if changed && t.OnChange != nil {
 		t.OnChange(e.AttemptState, false)
 	}
+	return lockedUntil
 }
 
 // Clear forgets an account's failures and lock, of either kind.

@@ -48,6 +48,10 @@ type Store interface {
 	// file path, cluster endpoints): the identity a process shares one
 	// open store by.
 	Backend() (kind, location string)
+	// Health reports cheaply whether the store answers now: nil, or why
+	// not (closed; for a cluster, no word from it for longer than its
+	// max_stale). A health check route calls it on every probe.
+	Health() error
 	// Close releases the store. It is safe to call more than once.
 	Close() error
 }
@@ -145,8 +149,8 @@ type Sessions interface {
 	// session's live one, until expiresAt, atomically: of concurrent
 	// rotations of one token exactly one succeeds. old unknown is
 	// ErrNotFound; old already spent revokes the session, commits that,
-	// and is ErrRefreshReused; a revoked or expired session is
-	// ErrSessionRevoked.
+	// and is ErrRefreshReused, returned with the session (for the audit
+	// trail); a revoked or expired session is ErrSessionRevoked.
 	RotateRefresh(old, next Digest, now, expiresAt time.Time) (*Session, error)
 	// RevokeSession revokes the session. Revoking a revoked session changes
 	// nothing; an unknown one is ErrNotFound.
@@ -186,8 +190,9 @@ type Attempts interface {
 	ReserveAttempt(a Attempt, now time.Time, p LockPolicy) (r Reservation, wait time.Duration, err error)
 	// SettleAttempt records how a reserved check ended. Every reservation
 	// is settled once; one its instance never settles (a crash) stops
-	// counting after a while.
-	SettleAttempt(r Reservation, o Outcome, now time.Time, p LockPolicy) error
+	// counting after a while. lockedUntil is set when this failure locked
+	// the account (for the audit trail).
+	SettleAttempt(r Reservation, o Outcome, now time.Time, p LockPolicy) (lockedUntil time.Time, err error)
 	// ClearAttempts forgets an account's failures and lock (an unlock).
 	ClearAttempts(account AccountKey) error
 	// ListAttempts returns the accounts with failures or a lock at now.

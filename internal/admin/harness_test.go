@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http/httptest"
 	"os"
@@ -81,7 +82,7 @@ func (e *env) post(path string, body any) *httptest.ResponseRecorder {
 // login logs in through the service and fails the test if it is refused.
 func (e *env) login(user, password string) auth.TokenPair {
 	e.t.Helper()
-	tp, err := e.svc.Login(user, password)
+	tp, err := e.svc.Login(context.Background(), user, password)
 	if err != nil {
 		e.t.Fatalf("login %s: %v", user, err)
 	}

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -172,11 +173,11 @@ func TestImportUsersLoginUpgradesHash(t *testing.T) {
 		t.Fatalf("after a login the hash is %.7s…, want argon2id", u.PasswordHash)
 	}
 	e.login("alice", importPasswords["alice"])
-	if _, err := e.svc.Login("alice", "alice-htpasswd-Pw2"); !errors.Is(err, auth.ErrBadCredentials) {
+	if _, err := e.svc.Login(context.Background(), "alice", "alice-htpasswd-Pw2"); !errors.Is(err, auth.ErrBadCredentials) {
 		t.Errorf("a wrong password: %v", err)
 	}
 	// A wrong password does not upgrade a bcrypt hash.
-	if _, err := e.svc.Login("bob", "nope-nope-nope"); !errors.Is(err, auth.ErrBadCredentials) {
+	if _, err := e.svc.Login(context.Background(), "bob", "nope-nope-nope"); !errors.Is(err, auth.ErrBadCredentials) {
 		t.Errorf("bob, wrong password: %v", err)
 	}
 	if b, _ := e.st.UserByLogin("bob"); !strings.HasPrefix(b.PasswordHash, "$2b$") {
@@ -200,7 +201,7 @@ func TestImportUsersSkipsExisting(t *testing.T) {
 		t.Errorf("alice's outcome: %+v", o["alice"])
 	}
 	e.login("alice", "alice-own-new-pw")
-	if _, err := e.svc.Login("alice", "alice-htpasswd-Pw1"); !errors.Is(err, auth.ErrBadCredentials) {
+	if _, err := e.svc.Login(context.Background(), "alice", "alice-htpasswd-Pw1"); !errors.Is(err, auth.ErrBadCredentials) {
 		t.Errorf("the imported password works for the existing alice: %v", err)
 	}
 

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -28,19 +29,19 @@ func TestAdminOpsSetPIN(t *testing.T) {
 		t.Error("the view says no PIN")
 	}
 	// The session goes on, and its token checks the new PIN.
-	if err := e.svc.CheckSecret(e.bearer(tok), "1357", true); err != nil {
+	if err := e.svc.CheckSecret(context.Background(), e.bearer(tok), "1357", true); err != nil {
 		t.Errorf("check_pin with the new PIN: %v", err)
 	}
 	if _, err := e.ops.SetPIN("wes", "2468"); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.svc.CheckSecret(e.bearer(tok), "1357", true); !errors.Is(err, auth.ErrWrongPIN) {
+	if err := e.svc.CheckSecret(context.Background(), e.bearer(tok), "1357", true); !errors.Is(err, auth.ErrWrongPIN) {
 		t.Errorf("check_pin with the old PIN: %v, want auth.ErrWrongPIN", err)
 	}
-	if err := e.svc.CheckSecret(e.bearer(tok), "2468", true); err != nil {
+	if err := e.svc.CheckSecret(context.Background(), e.bearer(tok), "2468", true); err != nil {
 		t.Errorf("check_pin with the newest PIN: %v", err)
 	}
-	if err := e.svc.CheckSecret(e.bearer(tok), "pw-wes-123", false); err != nil {
+	if err := e.svc.CheckSecret(context.Background(), e.bearer(tok), "pw-wes-123", false); err != nil {
 		t.Errorf("check_password: %v", err)
 	}
 }
@@ -60,7 +61,7 @@ func TestAdminOpsSessionsAfterPINAndPassword(t *testing.T) {
 	if _, err := e.svc.AuthenticateBearer(tp.Access); err == nil {
 		t.Error("a token from before the password change still works")
 	}
-	if _, err := e.svc.Refresh(tp.Refresh); err == nil {
+	if _, err := e.svc.Refresh(context.Background(), tp.Refresh); err == nil {
 		t.Error("a refresh token from before the password change still works")
 	}
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -35,7 +36,7 @@ func TestAuthenticateDecisions(t *testing.T) {
 		{"token after logout", func(e *env, _ *store.User, _ *store.APIKey, pair TokenPair) {
 			p, err := e.svc.AuthenticateBearer(pair.Access)
 			mustDo(e, err)
-			mustDo(e, e.svc.Logout(&p))
+			mustDo(e, e.svc.Logout(context.Background(), &p))
 		}, true, ErrInvalidToken},
 		{"token after its session was revoked", func(e *env, u *store.User, _ *store.APIKey, _ TokenPair) {
 			_, err := e.st.RevokeUserSessions(u.ID, "test", e.clock.now())

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/sha256"
 
 	"github.com/authgate/authgate/store"
@@ -62,21 +63,33 @@ func clientAttempt(keyID string) store.Attempt {
 // failure, success clears the account's failures, anything else counts for
 // nothing. Every credential check of a login goes through it. A store that
 // cannot count fails the attempt closed.
-func (s *Service) guard(a store.Attempt, check func() error) (err error) {
+//
+// ev describes the check for the audit trail (who, which secret); check
+// sets ev.Reason when it fails. Every refusal is reported as
+// login_failed, and the failure that locks the account as locked too.
+func (s *Service) guard(ctx context.Context, a store.Attempt, ev *Event, check func() error) (err error) {
 	p := s.lockPolicy()
 	r, wait, err := s.st.ReserveAttempt(a, s.now(), p)
 	if err != nil {
+		s.loginFailed(ctx, ev, ReasonUnavailable)
 		return unavailable(err)
 	}
 	if wait > 0 {
+		s.loginFailed(ctx, ev, ReasonLocked)
 		return &LockedError{RetryAfter: wait}
 	}
 	outcome := store.Abandoned
 	defer func() {
 		// Settled even when check panicked. A failure to record it is
 		// logged: the reservation lapses on its own.
-		if serr := s.st.SettleAttempt(r, outcome, s.now(), p); serr != nil {
+		lockedUntil, serr := s.st.SettleAttempt(r, outcome, s.now(), p)
+		if serr != nil {
 			s.logger.Warnw("recording a login attempt", "error", serr)
+		}
+		if !lockedUntil.IsZero() {
+			locked := *ev
+			locked.Kind, locked.Reason, locked.Until = EventLocked, "", lockedUntil
+			s.observer.Event(ctx, locked)
 		}
 	}()
 	err = check()
@@ -85,8 +98,18 @@ func (s *Service) guard(a store.Attempt, check func() error) (err error) {
 		outcome = store.Succeeded
 	case isFailedCheck(err):
 		outcome = store.Failed
+		s.loginFailed(ctx, ev, ev.Reason)
+	default:
+		s.loginFailed(ctx, ev, ReasonUnavailable)
 	}
 	return err
+}
+
+// loginFailed reports a refused check.
+func (s *Service) loginFailed(ctx context.Context, ev *Event, reason string) {
+	failed := *ev
+	failed.Kind, failed.Reason = EventLoginFailed, reason
+	s.observer.Event(ctx, failed)
 }
 
 func (s *Service) lockPolicy() store.LockPolicy {

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -26,36 +27,53 @@ var (
 )
 
 // Login checks login (a username or an email) and password, and opens a
-// session: its first token pair.
-func (s *Service) Login(login, password string) (TokenPair, error) {
-	u, err := s.checkPassword(login, password)
+// session: its first token pair. ctx is the request's: the audit trail
+// reads who asked from it.
+func (s *Service) Login(ctx context.Context, login, password string) (TokenPair, error) {
+	u, err := s.checkPassword(ctx, login, password)
 	if err != nil {
 		return TokenPair{}, err
 	}
-	return s.openSession(u, 0, "")
+	return s.openSession(ctx, u, 0, "")
 }
 
 // checkPassword finds the account named by login and verifies password,
 // under the account's lockout.
-func (s *Service) checkPassword(login, password string) (*store.User, error) {
+func (s *Service) checkPassword(ctx context.Context, login, password string) (*store.User, error) {
+	ev := &Event{Check: "password"}
 	if err := checkLoginSize(login); err != nil {
+		s.loginFailed(ctx, ev, ReasonInvalid)
 		return nil, err
 	}
 	u, err := s.st.UserByLogin(login)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.loginFailed(ctx, ev, ReasonUnavailable)
 		return nil, unavailable(err)
 	}
+	// An unknown login is reported without what was typed: it may be a
+	// password typed into the wrong field.
 	attempt := unknownLoginAttempt(login)
 	if u != nil {
 		attempt = userAttempt(u.ID)
+		ev.UserID, ev.Username = u.ID, u.Username
 	}
-	err = s.guard(attempt, func() error {
-		if u == nil || u.PasswordHash == "" {
+	err = s.guard(ctx, attempt, ev, func() error {
+		if u == nil {
+			secret.VerifyDummy(password)
+			ev.Reason = ReasonUnknownUser
+			return ErrBadCredentials
+		}
+		ev.Reason = ReasonWrongPassword
+		if u.PasswordHash == "" {
 			secret.VerifyDummy(password)
 			return ErrBadCredentials
 		}
 		ok, rehash, err := secret.VerifySecret(u.PasswordHash, password)
-		if err != nil || !ok || u.Disabled {
+		if err != nil || !ok {
+			return ErrBadCredentials
+		}
+		if u.Disabled {
+			ev.Reason = ReasonDisabled
 			return ErrBadCredentials
 		}
 		if rehash {
@@ -108,7 +126,7 @@ func (s *Service) upgradeHash(userID, password string) {
 // CheckSecret verifies the password (or, with pin, the PIN) of the user
 // behind a Bearer principal, under the same lockout as their logins. An
 // API key is ErrNeedsBearer: a secret check belongs to a session.
-func (s *Service) CheckSecret(p *Principal, given string, pin bool) error {
+func (s *Service) CheckSecret(ctx context.Context, p *Principal, given string, pin bool) error {
 	if p.SessionID() == "" {
 		return ErrNeedsBearer
 	}
@@ -116,7 +134,11 @@ func (s *Service) CheckSecret(p *Principal, given string, pin bool) error {
 	if err != nil {
 		return refusedOr(err, ErrInvalidToken)
 	}
-	return s.guard(userAttempt(u.ID), func() error {
+	ev := &Event{Check: "password", Reason: ReasonWrongPassword, UserID: u.ID, Username: u.Username, SessionID: p.SessionID()}
+	if pin {
+		ev.Check, ev.Reason = "pin", ReasonWrongPIN
+	}
+	return s.guard(ctx, userAttempt(u.ID), ev, func() error {
 		phc, wrong := u.PasswordHash, ErrWrongPassword
 		if pin {
 			phc, wrong = u.PINHash, ErrWrongPIN
@@ -134,28 +156,34 @@ func (s *Service) CheckSecret(p *Principal, given string, pin bool) error {
 
 // QuickLogin checks an API key's client secret (quick_login) and opens a
 // session for the key's owner whose tokens may do only what the key may.
-func (s *Service) QuickLogin(keyID, clientSecret string) (TokenPair, error) {
-	k, u, err := s.checkClientSecret(keyID, clientSecret)
+func (s *Service) QuickLogin(ctx context.Context, keyID, clientSecret string) (TokenPair, error) {
+	k, u, err := s.checkClientSecret(ctx, keyID, clientSecret)
 	if err != nil {
 		return TokenPair{}, err
 	}
-	return s.openSession(u, k.Permissions, k.ID)
+	return s.openSession(ctx, u, k.Permissions, k.ID)
 }
 
 // checkClientSecret verifies the client secret of the key keyID, under the
 // key's lockout, and returns the key and its owner. Every client id, known
 // or not, is counted on its own account, so unknown ids lock exactly as
 // known ones do.
-func (s *Service) checkClientSecret(keyID, given string) (*store.APIKey, *store.User, error) {
+func (s *Service) checkClientSecret(ctx context.Context, keyID, given string) (*store.APIKey, *store.User, error) {
+	ev := &Event{Check: "client_secret", Reason: ReasonBadClient}
 	if len(keyID) > MaxKeyIDBytes {
+		s.loginFailed(ctx, ev, ReasonInvalid)
 		return nil, nil, errClientIDTooLong
 	}
 	k, err := s.st.APIKeyByID(keyID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.loginFailed(ctx, ev, ReasonUnavailable)
 		return nil, nil, unavailable(err)
 	}
+	if k != nil { // an unknown id is not reported: it is what a client typed
+		ev.KeyID, ev.UserID = k.ID, k.OwnerID
+	}
 	var u *store.User
-	err = s.guard(clientAttempt(keyID), func() error {
+	err = s.guard(ctx, clientAttempt(keyID), ev, func() error {
 		digest, perr := secret.ParseSecret(secret.ClientSecretPrefix, given)
 		if k == nil || !k.HasClientSecret() || perr != nil {
 			return ErrBadClient

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -28,19 +29,25 @@ func TestLoginRefusals(t *testing.T) {
 		is   error
 		as   any
 	}{
-		{"right password", func() error { _, err := e.svc.Login("bob", "pw-bob-1234"); return err }, nil, nil},
-		{"by email, other spelling", func() error { _, err := e.svc.Login("ＢＯＢ@example.com", "pw-bob-1234"); return err }, nil, nil},
-		{"wrong password", func() error { _, err := e.svc.Login("bob", "nope"); return err }, ErrBadCredentials, nil},
-		{"unknown user", func() error { _, err := e.svc.Login("nobody", "nope"); return err }, ErrBadCredentials, nil},
-		{"disabled user, right password", func() error { _, err := e.svc.Login("dis", "pw-dis-1234"); return err }, ErrBadCredentials, nil},
-		{"a 65-byte username", func() error { _, err := e.svc.Login(strings.Repeat("u", 65), "x"); return err }, nil, &tooLong},
-		{"quick_login", func() error { _, err := e.svc.QuickLogin(k.ID, clientSecret); return err }, nil, nil},
-		{"quick_login, wrong secret", func() error { _, err := e.svc.QuickLogin(k.ID, revokedSecret); return err }, ErrBadClient, nil},
-		{"quick_login, revoked key", func() error { _, err := e.svc.QuickLogin(revoked.ID, revokedSecret); return err }, ErrBadClient, nil},
-		{"quick_login, unknown id", func() error { _, err := e.svc.QuickLogin("key_nobody", clientSecret); return err }, ErrBadClient, nil},
-		{"quick_login, a 65-byte id", func() error { _, err := e.svc.QuickLogin(strings.Repeat("k", 65), clientSecret); return err }, nil, &tooLong},
-		{"refresh, garbage", func() error { _, err := e.svc.Refresh("agr_garbage"); return err }, ErrBadGrant, nil},
-		{"refresh, unknown", func() error { _, err := e.svc.Refresh(unknownRefresh); return err }, ErrBadGrant, nil},
+		{"right password", func() error { _, err := e.svc.Login(context.Background(), "bob", "pw-bob-1234"); return err }, nil, nil},
+		{"by email, other spelling", func() error {
+			_, err := e.svc.Login(context.Background(), "ＢＯＢ@example.com", "pw-bob-1234")
+			return err
+		}, nil, nil},
+		{"wrong password", func() error { _, err := e.svc.Login(context.Background(), "bob", "nope"); return err }, ErrBadCredentials, nil},
+		{"unknown user", func() error { _, err := e.svc.Login(context.Background(), "nobody", "nope"); return err }, ErrBadCredentials, nil},
+		{"disabled user, right password", func() error { _, err := e.svc.Login(context.Background(), "dis", "pw-dis-1234"); return err }, ErrBadCredentials, nil},
+		{"a 65-byte username", func() error { _, err := e.svc.Login(context.Background(), strings.Repeat("u", 65), "x"); return err }, nil, &tooLong},
+		{"quick_login", func() error { _, err := e.svc.QuickLogin(context.Background(), k.ID, clientSecret); return err }, nil, nil},
+		{"quick_login, wrong secret", func() error { _, err := e.svc.QuickLogin(context.Background(), k.ID, revokedSecret); return err }, ErrBadClient, nil},
+		{"quick_login, revoked key", func() error { _, err := e.svc.QuickLogin(context.Background(), revoked.ID, revokedSecret); return err }, ErrBadClient, nil},
+		{"quick_login, unknown id", func() error { _, err := e.svc.QuickLogin(context.Background(), "key_nobody", clientSecret); return err }, ErrBadClient, nil},
+		{"quick_login, a 65-byte id", func() error {
+			_, err := e.svc.QuickLogin(context.Background(), strings.Repeat("k", 65), clientSecret)
+			return err
+		}, nil, &tooLong},
+		{"refresh, garbage", func() error { _, err := e.svc.Refresh(context.Background(), "agr_garbage"); return err }, ErrBadGrant, nil},
+		{"refresh, unknown", func() error { _, err := e.svc.Refresh(context.Background(), unknownRefresh); return err }, ErrBadGrant, nil},
 	} {
 		err := c.do()
 		switch {
@@ -60,11 +67,11 @@ func TestRefreshReuseRevokesTheFamily(t *testing.T) {
 	e := newEnv(t)
 	e.addUser("cat", "pw-cat-1234")
 	first := e.login("cat", "pw-cat-1234")
-	second, err := e.svc.Refresh(first.Refresh)
+	second, err := e.svc.Refresh(context.Background(), first.Refresh)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.Refresh(first.Refresh); !errors.Is(err, ErrBadGrant) {
+	if _, err := e.svc.Refresh(context.Background(), first.Refresh); !errors.Is(err, ErrBadGrant) {
 		t.Fatalf("replay: %v, want ErrBadGrant", err)
 	}
 	for name, tok := range map[string]string{"first access": first.Access, "second access": second.Access} {
@@ -72,7 +79,7 @@ func TestRefreshReuseRevokesTheFamily(t *testing.T) {
 			t.Errorf("%s after the replay: %v, want ErrInvalidToken", name, err)
 		}
 	}
-	if _, err := e.svc.Refresh(second.Refresh); !errors.Is(err, ErrBadGrant) {
+	if _, err := e.svc.Refresh(context.Background(), second.Refresh); !errors.Is(err, ErrBadGrant) {
 		t.Errorf("the successor's refresh after the replay: %v", err)
 	}
 }
@@ -84,22 +91,22 @@ func TestLockoutThroughTheService(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.LockoutAttempts = 3; c.LockoutDuration = time.Minute })
 	e.addUser("kim", "pw-kim-1234")
 	for _, login := range []string{"kim", "KIM", "kim@example.com"} {
-		if _, err := e.svc.Login(login, "wrong"); !errors.Is(err, ErrBadCredentials) {
+		if _, err := e.svc.Login(context.Background(), login, "wrong"); !errors.Is(err, ErrBadCredentials) {
 			t.Fatalf("wrong password as %s: %v", login, err)
 		}
 	}
 	var locked *LockedError
-	if _, err := e.svc.Login("kim", "pw-kim-1234"); !errors.As(err, &locked) || locked.RetryAfter != time.Minute {
+	if _, err := e.svc.Login(context.Background(), "kim", "pw-kim-1234"); !errors.As(err, &locked) || locked.RetryAfter != time.Minute {
 		t.Fatalf("the right password while locked: %v, want a minute's LockedError", err)
 	}
 	e.clock.add(time.Minute)
-	if _, err := e.svc.Login("kim", "pw-kim-1234"); err != nil {
+	if _, err := e.svc.Login(context.Background(), "kim", "pw-kim-1234"); err != nil {
 		t.Fatalf("after the lock: %v", err)
 	}
 	for range 3 {
-		_, _ = e.svc.Login("nobody", "wrong")
+		_, _ = e.svc.Login(context.Background(), "nobody", "wrong")
 	}
-	if _, err := e.svc.Login("NOBODY", "wrong"); !errors.As(err, &locked) {
+	if _, err := e.svc.Login(context.Background(), "NOBODY", "wrong"); !errors.As(err, &locked) {
 		t.Fatalf("an unknown login did not lock like a known one: %v", err)
 	}
 }

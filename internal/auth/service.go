@@ -36,16 +36,20 @@ type Config struct {
 	CacheEntries int64
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Observer hears decisions and events (metrics, the audit trail);
+	// nil hears nothing.
+	Observer Observer
 }
 
 // Service is one configuration's authgate. A reload builds a new one on
 // the same store; the old one is closed once Caddy has stopped sending it
 // requests.
 type Service struct {
-	st     store.Store
-	cfg    Config
-	logger Logger
-	now    func() time.Time
+	st       store.Store
+	cfg      Config
+	logger   Logger
+	now      func() time.Time
+	observer Observer
 
 	// issuer signs and verifies access tokens; swapped whole when the
 	// signing keys change (rotation, pruning).
@@ -66,17 +70,35 @@ type Service struct {
 	upkeep *maintainer
 }
 
-// New builds the service on st: it makes sure a signing key of the
-// configured algorithm exists (generated on first start), prunes keys that
-// can no longer verify anything, and builds the issuer.
+// New builds the service on st: Prepare, then Open.
 func New(st store.Store, cfg Config, logger Logger) (*Service, error) {
+	s, err := Prepare(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Open(st); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Prepare builds the service without its store: the configuration and
+// the decision caches. Nothing but Open and Close may be called until Open
+// returned; the plugin prepares at provisioning, which `caddy validate`
+// runs too, and opens the store only when the config starts.
+func Prepare(cfg Config, logger Logger) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if logger == nil {
 		logger = nopLogger{}
 	}
-	s := &Service{st: st, cfg: cfg, logger: logger, now: cfg.Now}
+	observer := cfg.Observer
+	if observer == nil {
+		observer = nopObserver{}
+	}
+	s := &Service{cfg: cfg, logger: logger, now: cfg.Now, observer: observer}
 	var err error
 	if s.bearers, err = newPrincipalCache(cfg.CacheEntries); err != nil {
 		return nil, err
@@ -85,11 +107,15 @@ func New(st store.Store, cfg Config, logger Logger) (*Service, error) {
 		s.bearers.Close()
 		return nil, err
 	}
-	if err := s.loadIssuer(); err != nil {
-		s.closeCaches()
-		return nil, err
-	}
 	return s, nil
+}
+
+// Open gives the service its store: it makes sure a signing key of the
+// configured algorithm signs (generated on first start), prunes keys that
+// can no longer verify anything, and builds the issuer.
+func (s *Service) Open(st store.Store) error {
+	s.st = st
+	return s.loadIssuer()
 }
 
 func newPrincipalCache(entries int64) (*ristretto.Cache[uint64, Principal], error) {

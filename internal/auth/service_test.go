@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -105,7 +106,7 @@ func (e *env) addKey(u *store.User, perms store.Permission) (k *store.APIKey, ke
 
 func (e *env) login(name, password string) TokenPair {
 	e.t.Helper()
-	pair, err := e.svc.Login(name, password)
+	pair, err := e.svc.Login(context.Background(), name, password)
 	if err != nil {
 		e.t.Fatalf("login %s: %v", name, err)
 	}

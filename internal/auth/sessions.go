@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -22,7 +23,7 @@ type TokenPair struct {
 
 // openSession starts a session for u and issues its first token pair.
 // perms and keyID limit a session opened with an API key's client secret.
-func (s *Service) openSession(u *store.User, perms store.Permission, keyID string) (TokenPair, error) {
+func (s *Service) openSession(ctx context.Context, u *store.User, perms store.Permission, keyID string) (TokenPair, error) {
 	now := s.now().UTC()
 	refresh, err := secret.NewSecret(secret.RefreshPrefix)
 	if err != nil {
@@ -35,7 +36,8 @@ func (s *Service) openSession(u *store.User, perms store.Permission, keyID strin
 		Permissions: perms,
 		KeyID:       keyID,
 	}
-	if _, err := s.st.CreateSession(sess, store.DigestOf(refresh), s.sessionLimit(u)); err != nil {
+	ended, err := s.st.CreateSession(sess, store.DigestOf(refresh), s.sessionLimit(u))
+	if err != nil {
 		return TokenPair{}, unavailable(err)
 	}
 	if _, err := s.st.UpdateUser(u.ID, func(u *store.User) error {
@@ -44,7 +46,21 @@ func (s *Service) openSession(u *store.User, perms store.Permission, keyID strin
 	}); err != nil {
 		return TokenPair{}, unavailable(err)
 	}
-	return s.issuePair(u, sess, refresh, now)
+	pair, err := s.issuePair(u, sess, refresh, now)
+	if err != nil {
+		return pair, err
+	}
+	check := "password"
+	if keyID != "" {
+		check = "client_secret"
+	}
+	ev := Event{Kind: EventLogin, Check: check, UserID: u.ID, Username: u.Username, SessionID: sess.ID, KeyID: keyID}
+	s.observer.Event(ctx, ev)
+	if ended > 0 {
+		ev.Kind, ev.Check, ev.Count = EventSessionsEnded, "", ended
+		s.observer.Event(ctx, ev)
+	}
+	return pair, nil
 }
 
 // sessionLimit is how many live sessions of one budget u may have.
@@ -75,7 +91,7 @@ func (s *Service) SessionLimits(p *Principal) (limit, live int, err error) {
 
 // Refresh spends a refresh token and issues the next pair. A spent token
 // presented again revokes its whole session (RFC 9700 §4.14.2).
-func (s *Service) Refresh(refresh string) (TokenPair, error) {
+func (s *Service) Refresh(ctx context.Context, refresh string) (TokenPair, error) {
 	old, err := secret.ParseSecret(secret.RefreshPrefix, refresh)
 	if err != nil {
 		return TokenPair{}, ErrBadGrant
@@ -88,7 +104,14 @@ func (s *Service) Refresh(refresh string) (TokenPair, error) {
 	sess, err := s.st.RotateRefresh(old, store.DigestOf(next), now, now.Add(s.cfg.RefreshTTL))
 	switch {
 	case errors.Is(err, store.ErrRefreshReused):
-		s.logger.Warnw("refresh token reused; session revoked")
+		ev := Event{Kind: EventRefreshReused}
+		if sess != nil {
+			ev.UserID, ev.SessionID, ev.KeyID = sess.UserID, sess.ID, sess.KeyID
+			if u, err := s.st.UserByID(sess.UserID); err == nil {
+				ev.Username = u.Username
+			}
+		}
+		s.observer.Event(ctx, ev)
 		return TokenPair{}, ErrBadGrant
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrSessionRevoked):
 		return TokenPair{}, ErrBadGrant
@@ -134,7 +157,7 @@ func (s *Service) issuePair(u *store.User, sess *store.Session, refresh string, 
 // Logout revokes the session of a Bearer principal: its access and refresh
 // tokens stop working on the very next request. An API key is
 // ErrKeyLogout: keys are revoked by administration.
-func (s *Service) Logout(p *Principal) error {
+func (s *Service) Logout(ctx context.Context, p *Principal) error {
 	if p.SessionID() == "" {
 		return ErrKeyLogout
 	}
@@ -142,6 +165,7 @@ func (s *Service) Logout(p *Principal) error {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return unavailable(err)
 	}
+	s.observer.Event(ctx, Event{Kind: EventLogout, UserID: p.UserID(), Username: p.Username(), SessionID: p.SessionID(), KeyID: p.KeyID()})
 	return nil
 }
 

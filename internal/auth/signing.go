@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -16,16 +17,41 @@ import (
 // loadIssuer makes sure a signing key of the configured algorithm exists,
 // prunes keys that can no longer verify anything, and builds the issuer.
 func (s *Service) loadIssuer() error {
-	alg := s.cfg.SigningAlg
-	if _, err := s.st.EnsureSigningKey(alg, func() (store.SigningKey, error) {
-		return tokens.GenerateKey(alg, s.now())
-	}); err != nil {
+	if err := s.ensureSigner(); err != nil {
 		return fmt.Errorf("authgate: signing key: %w", err)
 	}
 	if _, err := s.pruneSigningKeys(); err != nil {
 		return err
 	}
 	return s.ReloadIssuer()
+}
+
+// ensureSigner makes sure an unretired key of the configured algorithm
+// signs. After a signing_alg change, the old algorithm's keys are still
+// unretired in the store: a rotation to the new algorithm retires them
+// there, so they are pruned like any rotated key once their tokens have
+// expired (else they would stay in the JWKS for good).
+func (s *Service) ensureSigner() error {
+	alg := s.cfg.SigningAlg
+	keys, err := s.st.SigningKeys()
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if k.Alg != alg && k.RetiredAt.IsZero() {
+			nk, err := RotateSigningKey(s.st, alg, s.now())
+			if err == nil {
+				s.logger.Infow("signing_alg changed: rotated to a new key; the old algorithm's keys are retired",
+					"kid", nk.KID, "alg", alg, "retired_alg", k.Alg)
+				s.observer.Event(context.Background(), Event{Kind: EventKeyRotated, SigningKID: nk.KID, Reason: "signing_alg changed"})
+			}
+			return err
+		}
+	}
+	_, err = s.st.EnsureSigningKey(alg, func() (store.SigningKey, error) {
+		return tokens.GenerateKey(alg, s.now())
+	})
+	return err
 }
 
 // ReloadIssuer builds the issuer from every stored key, so tokens signed

@@ -258,19 +258,18 @@ func (s *Store) ReserveAttempt(a store.Attempt, now time.Time, p store.LockPolic
 
 // SettleAttempt records how a reserved check ended. An unknown outcome
 // settles it as Abandoned (its slot is freed) and is ErrInvalid.
-func (s *Store) SettleAttempt(r store.Reservation, o store.Outcome, now time.Time, p store.LockPolicy) error {
+func (s *Store) SettleAttempt(r store.Reservation, o store.Outcome, now time.Time, p store.LockPolicy) (time.Time, error) {
 	if err := checkAttempt(r.Attempt, p); err != nil {
-		return err
+		return time.Time{}, err
 	}
 	if s.closed.Load() {
-		return errClosed
+		return time.Time{}, errClosed
 	}
 	var bad error
 	if o > store.Failed {
 		o, bad = store.Abandoned, fmt.Errorf("%w: attempt outcome %d", store.ErrInvalid, o)
 	}
-	s.attempts.Settle(r, o, now, p)
-	return bad
+	return s.attempts.Settle(r, o, now, p), bad
 }
 
 // ClearAttempts forgets an account's failures and lock, of either kind.

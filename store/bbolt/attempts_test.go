@@ -27,7 +27,7 @@ func mustCheck(t *testing.T, s *Store, a store.Attempt, o store.Outcome, now tim
 	if err != nil || wait != 0 {
 		t.Fatalf("ReserveAttempt(%s) = %v, %v; want granted", a.Label, wait, err)
 	}
-	if err := s.SettleAttempt(r, o, now, attemptPolicy); err != nil {
+	if _, err := s.SettleAttempt(r, o, now, attemptPolicy); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -229,8 +229,8 @@ func (s *Store) RotateRefresh(old, next store.Digest, now, expiresAt time.Time) 
 		inv.session(sess.ID)
 		return putJSON(sessions, []byte(sess.ID), sess)
 	})
-	if err == nil {
-		err = result
+	if err == nil && result != nil {
+		return sess, result // reuse: the session it revoked, for the audit trail
 	}
 	if err != nil {
 		return nil, err

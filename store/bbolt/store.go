@@ -143,6 +143,14 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
+// Health is nil while the file is open: bbolt answers from it.
+func (s *Store) Health() error {
+	if s.closed.Load() {
+		return errClosed
+	}
+	return nil
+}
+
 // Generation is a counter that moves after every write that changed a user,
 // session, API key or signing key record (except TouchAPIKeys: see there;
 // the lockout's counters never move it). A decision

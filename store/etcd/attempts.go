@@ -146,9 +146,9 @@ func (s *Store) ReserveAttempt(a store.Attempt, now time.Time, p store.LockPolic
 // threshold-th in the window locks the account for the window), a
 // success clears the failures, an abandoned check counts for nothing. An
 // unknown outcome settles it as Abandoned and is ErrInvalid.
-func (s *Store) SettleAttempt(r store.Reservation, o store.Outcome, now time.Time, p store.LockPolicy) error {
+func (s *Store) SettleAttempt(r store.Reservation, o store.Outcome, now time.Time, p store.LockPolicy) (time.Time, error) {
 	if err := checkAttempt(r.Attempt, p); err != nil {
-		return err
+		return time.Time{}, err
 	}
 	var bad error
 	if o > store.Failed {
@@ -157,7 +157,9 @@ func (s *Store) SettleAttempt(r store.Reservation, o store.Outcome, now time.Tim
 	ctx, cancel := s.opCtx()
 	defer cancel()
 	key := s.attemptKey(r.Account, r.Kind)
+	var lockedUntil time.Time
 	_, err := s.update(ctx, func(tx *txn) error {
+		lockedUntil = time.Time{} // the transaction may run again
 		var rec attemptRecord
 		found, err := tx.getJSON(key, true, &rec)
 		if err != nil {
@@ -181,6 +183,7 @@ func (s *Store) SettleAttempt(r store.Reservation, o store.Outcome, now time.Tim
 			if rec.Failures >= p.Attempts {
 				rec.LockedUntil = now.Add(p.Window)
 				rec.Failures = 0
+				lockedUntil = rec.LockedUntil
 			}
 			rec.Expires = later(rec.LockedUntil, rec.LastFailure.Add(p.Window))
 		case store.Succeeded:
@@ -195,9 +198,9 @@ func (s *Store) SettleAttempt(r store.Reservation, o store.Outcome, now time.Tim
 		return s.putAttempt(ctx, tx, key, &rec, rec.end().Sub(now))
 	})
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
-	return bad
+	return lockedUntil, bad
 }
 
 // ClearAttempts forgets an account's failures and lock, of either kind

@@ -166,7 +166,7 @@ func TestReserveAttemptAcrossInstances(t *testing.T) {
 	// Every one fails: the account is locked on both.
 	for i := range n {
 		if ok[i] {
-			if err := stores[(i+1)%2].SettleAttempt(res[i], store.Failed, now, p); err != nil {
+			if _, err := stores[(i+1)%2].SettleAttempt(res[i], store.Failed, now, p); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -199,7 +199,7 @@ func TestAttemptReservationExpires(t *testing.T) {
 	if err != nil || wait != 0 {
 		t.Fatalf("the unsettled reservation still counts after 31s: wait %s, %v", wait, err)
 	}
-	if err := s.SettleAttempt(r, store.Failed, now.Add(31*time.Second), p); err != nil {
+	if _, err := s.SettleAttempt(r, store.Failed, now.Add(31*time.Second), p); err != nil {
 		t.Fatal(err)
 	}
 

@@ -423,8 +423,8 @@ func (s *Store) RotateRefresh(old, next store.Digest, now, expiresAt time.Time) 
 		tx.touch(s.key(kindSessionsTouched, sess.UserID))
 		return tx.putJSON(key, sess)
 	})
-	if err == nil {
-		err = result
+	if err == nil && result != nil {
+		return sess, result // reuse: the session it revoked, for the audit trail
 	}
 	if err != nil {
 		return nil, err

@@ -296,6 +296,18 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
+// Health is nil while the watch has been confirmed within MaxStale: the
+// cluster answered lately, and decisions made from the caches are fresh.
+func (s *Store) Health() error {
+	switch {
+	case s.closed.Load():
+		return errors.New("store/etcd: closed")
+	case s.feed.stale():
+		return fmt.Errorf("store/etcd: no word from the cluster for longer than max_stale (%v)", s.feed.maxStale)
+	}
+	return nil
+}
+
 // Backend names this backend and what it opened: the endpoints, comma
 // separated, followed by the prefix.
 func (s *Store) Backend() (kind, location string) {

@@ -50,24 +50,27 @@ func mustReserve(t testing.TB, s store.Store, a store.Attempt, now time.Time) st
 	return r
 }
 
-// mustSettle settles r with o at now.
-func mustSettle(t testing.TB, s store.Store, r store.Reservation, o store.Outcome, now time.Time) {
+// mustSettle settles r with o at now and returns when the account is
+// locked if this settle locked it.
+func mustSettle(t testing.TB, s store.Store, r store.Reservation, o store.Outcome, now time.Time) time.Time {
 	t.Helper()
-	if err := s.SettleAttempt(r, o, now, testPolicy); err != nil {
+	lockedUntil, err := s.SettleAttempt(r, o, now, testPolicy)
+	if err != nil {
 		t.Fatalf("SettleAttempt(%s, %d): %v", r.Label, o, err)
 	}
+	return lockedUntil
 }
 
 // mustCheck reserves a check of a at now and settles it with o.
-func mustCheck(t testing.TB, s store.Store, a store.Attempt, o store.Outcome, now time.Time) {
+func mustCheck(t testing.TB, s store.Store, a store.Attempt, o store.Outcome, now time.Time) time.Time {
 	t.Helper()
-	mustSettle(t, s, mustReserve(t, s, a, now), o, now)
+	return mustSettle(t, s, mustReserve(t, s, a, now), o, now)
 }
 
 // mustFail is a failed check of a at now.
-func mustFail(t testing.TB, s store.Store, a store.Attempt, now time.Time) {
+func mustFail(t testing.TB, s store.Store, a store.Attempt, now time.Time) time.Time {
 	t.Helper()
-	mustCheck(t, s, a, store.Failed, now)
+	return mustCheck(t, s, a, store.Failed, now)
 }
 
 // refusedFor reserves a check of a at now, which must be refused, and
@@ -100,7 +103,15 @@ func testAttemptsLockAtThreshold(t *testing.T, s store.Store) {
 	at := now
 	for i := range testPolicy.Attempts {
 		at = now.Add(time.Duration(i) * time.Second)
-		mustFail(t, s, a, at) // each reservation before the last failure is granted
+		// Each reservation before the last failure is granted, and only
+		// the last failure reports the lock it made.
+		lockedUntil := mustFail(t, s, a, at)
+		switch last := i == testPolicy.Attempts-1; {
+		case last && !lockedUntil.Equal(at.Add(testPolicy.Window)):
+			t.Errorf("the locking failure reported locked until %v, want %v", lockedUntil, at.Add(testPolicy.Window))
+		case !last && !lockedUntil.IsZero():
+			t.Errorf("failure %d of %d reported a lock until %v", i+1, testPolicy.Attempts, lockedUntil)
+		}
 	}
 	if wait := refusedFor(t, s, a, at); !nearly(wait, testPolicy.Window) {
 		t.Errorf("just locked: wait %v, want %v", wait, testPolicy.Window)

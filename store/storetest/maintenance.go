@@ -58,10 +58,18 @@ func testBackup(t *testing.T, s store.Store) {
 // cleanup closes once more).
 func testCloseTwice(t *testing.T, s store.Store) {
 	MustUser(t, s, "eli")
+	if err := s.Health(); err != nil {
+		t.Fatalf("Health of an open store: %v", err)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
+	}
+	// A health check after Close says so: a probe must not see a closed
+	// store as healthy.
+	if err := s.Health(); err == nil {
+		t.Error("Health of a closed store is nil")
 	}
 }

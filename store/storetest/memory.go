@@ -243,6 +243,9 @@ func (m *Memory) view(fn func() error) error {
 	return fn()
 }
 
+// Health is nil until Close.
+func (m *Memory) Health() error { return m.view(func() error { return nil }) }
+
 // Generation is a counter that moves after every write that changed a
 // user, session, API key or signing key record (not TouchAPIKeys).
 func (m *Memory) Generation() uint64 { return m.gen.Load() }
@@ -927,8 +930,8 @@ func (m *Memory) RotateRefresh(old, next store.Digest, now, expiresAt time.Time)
 		tx.session(sess.ID)
 		return nil
 	})
-	if err == nil {
-		err = result
+	if err == nil && result != nil {
+		return sess, result // reuse: the session it revoked, for the audit trail
 	}
 	if err != nil {
 		return nil, err
@@ -1379,19 +1382,20 @@ func (m *Memory) ReserveAttempt(a store.Attempt, now time.Time, p store.LockPoli
 
 // SettleAttempt records how a reserved check ended. An unknown outcome
 // settles it as Abandoned (the slot is freed) and is ErrInvalid.
-func (m *Memory) SettleAttempt(r store.Reservation, o store.Outcome, now time.Time, p store.LockPolicy) error {
+func (m *Memory) SettleAttempt(r store.Reservation, o store.Outcome, now time.Time, p store.LockPolicy) (time.Time, error) {
 	if err := checkAttempt(r.Attempt, p); err != nil {
-		return err
+		return time.Time{}, err
 	}
 	var bad error
 	if o > store.Failed {
 		o, bad = store.Abandoned, fmt.Errorf("%w: attempt outcome %d", store.ErrInvalid, o)
 	}
+	var lockedUntil time.Time
 	err := m.view(func() error {
-		m.attempts.Settle(r, o, now, p)
+		lockedUntil = m.attempts.Settle(r, o, now, p)
 		return nil
 	})
-	return cmp.Or(err, bad)
+	return lockedUntil, cmp.Or(err, bad)
 }
 
 // ClearAttempts forgets an account's failures and lock, of either kind.

@@ -46,8 +46,17 @@ func testRefreshReuseRevokesSession(t *testing.T, s store.Store) {
 	}
 
 	// r0 is spent: presenting it again is theft.
-	if _, err := s.RotateRefresh(r0, NewDigest(t), now, now.Add(time.Hour)); !errors.Is(err, store.ErrRefreshReused) {
+	reused, err := s.RotateRefresh(r0, NewDigest(t), now, now.Add(time.Hour))
+	if !errors.Is(err, store.ErrRefreshReused) {
 		t.Fatalf("reuse: err = %v, want ErrRefreshReused", err)
+	}
+	// The session comes back with the error: the audit trail names it.
+	if reused == nil || reused.ID != sess.ID || reused.UserID != u.ID {
+		t.Errorf("reuse returned session %+v, want %s of %s", reused, sess.ID, u.ID)
+	}
+	// Presented once more, still reuse, still the session.
+	if again, err := s.RotateRefresh(r0, NewDigest(t), now, now.Add(time.Hour)); !errors.Is(err, store.ErrRefreshReused) || again == nil || again.ID != sess.ID {
+		t.Errorf("second reuse: %+v, %v; want the session and ErrRefreshReused", again, err)
 	}
 	got, err := s.SessionByID(sess.ID)
 	if err != nil || !got.Revoked || got.RevokeReason != "refresh token reused" {

@@ -6,6 +6,7 @@
 package babel
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -131,6 +132,12 @@ func (d *Dialect) refuse(w http.ResponseWriter, err error) {
 	_ = httpx.WriteJSON(w, r.Status, envelope{Code: codeOf(err, r), Message: r.Description})
 }
 
+// ctx is the request's context, naming this dialect for the logins
+// metric and the audit trail.
+func (d *Dialect) ctx(r *http.Request) context.Context {
+	return auth.WithDialect(r.Context(), "babel")
+}
+
 // only answers 405 unless r uses one of methods; it reports whether r may go on.
 func (d *Dialect) only(w http.ResponseWriter, r *http.Request, allow string, methods ...string) bool {
 	for _, m := range methods {
@@ -168,7 +175,7 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		d.refuse(w, errMissingLogin)
 		return
 	}
-	pair, err := d.svc.Login(username, password)
+	pair, err := d.svc.Login(d.ctx(r), username, password)
 	if err != nil {
 		d.refuse(w, err)
 		return
@@ -191,7 +198,7 @@ func (d *Dialect) logout(w http.ResponseWriter, r *http.Request) {
 		_, err = readFields(w, r)
 	}
 	if err == nil {
-		err = d.svc.Logout(&p)
+		err = d.svc.Logout(d.ctx(r), &p)
 	}
 	if err != nil {
 		d.refuse(w, err)

@@ -6,6 +6,7 @@
 package plentymarkets
 
 import (
+	"context"
 	"net/http"
 
 	"go.uber.org/zap"
@@ -57,6 +58,12 @@ func (d *Dialect) refuse(w http.ResponseWriter, err error) {
 	_ = httpx.WriteRefusal(w, httpx.RefusalOf(err))
 }
 
+// ctx is the request's context, naming this dialect for the logins
+// metric and the audit trail.
+func (d *Dialect) ctx(r *http.Request) context.Context {
+	return auth.WithDialect(r.Context(), "plentymarkets")
+}
+
 // only answers 405 unless r uses one of methods; it reports whether r may go on.
 func (d *Dialect) only(w http.ResponseWriter, r *http.Request, methods ...string) bool {
 	for _, m := range methods {
@@ -105,7 +112,7 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		d.refuse(w, errMissingLogin)
 		return
 	}
-	pair, err := d.svc.Login(username, password)
+	pair, err := d.svc.Login(d.ctx(r), username, password)
 	if err != nil {
 		d.refuse(w, err)
 		return
@@ -130,7 +137,7 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 		d.refuse(w, errMissingRefresh)
 		return
 	}
-	pair, err := d.svc.Refresh(refresh)
+	pair, err := d.svc.Refresh(d.ctx(r), refresh)
 	if err != nil {
 		d.refuse(w, err)
 		return
@@ -145,7 +152,7 @@ func (d *Dialect) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := d.cred.Authenticate(d.svc, r)
 	if err == nil {
-		err = d.svc.Logout(&p)
+		err = d.svc.Logout(d.ctx(r), &p)
 	}
 	if err != nil {
 		d.refuse(w, err)
@@ -209,7 +216,7 @@ func (d *Dialect) quickLogin(w http.ResponseWriter, r *http.Request) {
 		d.refuse(w, errMissingClient)
 		return
 	}
-	pair, err := d.svc.QuickLogin(id, secret)
+	pair, err := d.svc.QuickLogin(d.ctx(r), id, secret)
 	if err != nil {
 		d.refuse(w, err)
 		return
@@ -253,7 +260,7 @@ func (d *Dialect) checkSecret(pin bool) http.HandlerFunc {
 			d.refuse(w, missing)
 			return
 		}
-		if err := d.svc.CheckSecret(&p, given, pin); err != nil {
+		if err := d.svc.CheckSecret(d.ctx(r), &p, given, pin); err != nil {
 			d.refuse(w, err)
 			return
 		}
