@@ -6,6 +6,7 @@ ARG CADDY_VERSION=2.11.9
 FROM caddy:${CADDY_VERSION}-builder AS builder
 ARG CADDY_VERSION
 WORKDIR /src
+# .dockerignore keeps stores, backups, binaries and .git out of the context.
 COPY . .
 # --with <module>=<path> builds this checkout, pinned to the Caddy version
 # in go.mod.
