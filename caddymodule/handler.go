@@ -48,6 +48,7 @@ type Handler struct {
 	cred     httpx.Credentials
 	identity identityHeaders
 	logger   *zap.Logger
+	plenty   prefixes // of the plentymarkets mounts: refusals there take its shape
 }
 
 // APIMount is one `api <dialect> <prefix>` line.
@@ -91,11 +92,13 @@ func (h *Handler) setup(ctx caddy.Context, app *App) (err error) {
 	h.identity = newIdentityHeaders(h.HeaderPrefix)
 
 	h.routes = map[string]http.HandlerFunc{}
+	h.plenty = nil
 	for _, m := range h.APIs {
 		var routes map[string]http.HandlerFunc
 		switch m.Dialect {
 		case "plentymarkets":
 			routes = plentymarkets.New(app.svc, h.cred, h.logger).Routes()
+			h.plenty = append(h.plenty, strings.TrimSuffix(m.Prefix, "/"))
 		case "babel":
 			routes = babel.New(app.svc, h.cred, h.logger).Routes()
 		default:
@@ -148,17 +151,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	p, err := h.cred.Authenticate(h.app.svc, r)
 	if err != nil {
-		return h.refuse(w, err)
+		return h.refuse(w, r, err)
 	}
 	if p.Restricted() {
 		check := p.MethodCheck()
 		if !check(r.Method) || !httpx.AllowsOverrides(r.Header, check) {
-			return h.refuse(w, auth.ErrForbidden)
+			return h.refuse(w, r, auth.ErrForbidden)
 		}
 		if p.Permissions()&store.PermAll != store.PermAll {
 			done, err := httpx.CheckMethodParams(r, check)
 			if err != nil {
-				return h.refuse(w, err)
+				return h.refuse(w, r, err)
 			}
 			if done != nil {
 				defer done() // frees a spooled body, whoever else reads it
@@ -179,10 +182,15 @@ func (h *Handler) dropCredentials(r *http.Request) {
 }
 
 // refuse answers a failed request; the upstream is never reached. A store
-// failure is logged with its cause (never shown to the client).
-func (h *Handler) refuse(w http.ResponseWriter, err error) error {
+// failure is logged with its cause (never shown to the client). Below a
+// plentymarkets prefix the body is that dialect's error object (API.md
+// section 4); the prefix check runs on refusals only.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, err error) error {
 	if httpx.Unavailable(err) {
 		h.logger.Error("credential store unavailable", zap.Error(err))
+	}
+	if h.plenty.cover(r.URL) {
+		return plentymarkets.WriteRefusal(w, httpx.RefusalOf(err))
 	}
 	return httpx.WriteRefusal(w, httpx.RefusalOf(err))
 }
