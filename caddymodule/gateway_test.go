@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,6 +29,7 @@ type gateway struct {
 	h    *Handler
 	ops  admin.Ops
 	seen *http.Request // what the last request passed on looked like
+	last *http.Request // the last request served, for its refusal's shape
 	repl *caddy.Replacer
 	hits int // how many requests reached the upstream
 	// next, if set, runs as the upstream after g.seen is recorded.
@@ -82,6 +84,7 @@ func (g *gateway) reconfigure() {
 func (g *gateway) do(r *http.Request) *httptest.ResponseRecorder {
 	g.t.Helper()
 	g.seen = nil
+	g.last = r
 	repl := caddy.NewReplacer()
 	g.repl = repl
 	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
@@ -170,27 +173,83 @@ func (g *gateway) waitCache() {
 	g.app.store.(*timed.Store).Store.(*bbolt.Store).WaitCache()
 }
 
-func errorCode(t testing.TB, w *httptest.ResponseRecorder) string {
-	t.Helper()
-	var body struct {
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
+// The refusal shapes of the contract.
+const (
+	shapeOAuth    = "section 3 {error, error_description}"
+	shapeLogin    = "plentymarkets login {error, error_description, message}"
+	shapeErrorObj = "plentymarkets {error: {code, message, reason}}"
+)
+
+// shapeFor is the shape API.md gives a refusal of r on g, worked out from
+// g's mounts (written from the contract, not from the handler's code):
+// below a plentymarkets prefix, by whole segments both decoded and as
+// sent, the login routes keep the OAuth shape plus message and everything
+// else is the error object; elsewhere section 3's shape.
+func (g *gateway) shapeFor(r *http.Request) string {
+	decoded, sent := path.Clean(r.URL.Path), path.Clean(r.URL.EscapedPath())
+	for _, m := range g.h.APIs {
+		p := strings.TrimSuffix(m.Prefix, "/")
+		in := func(s string) bool { return s == p || strings.HasPrefix(s, p+"/") }
+		if m.Dialect != "plentymarkets" || !in(decoded) || !in(sent) {
+			continue
+		}
+		switch strings.TrimPrefix(decoded, p) {
+		case "/login", "/login/refresh", "/quick_login":
+			return shapeLogin
+		}
+		return shapeErrorObj
 	}
-	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
-		t.Fatalf("error body is not JSON: %q", w.Body)
-	}
-	if body.Description == "" {
-		t.Errorf("error %q has no description", body.Error)
-	}
-	return body.Error
+	return shapeOAuth
 }
 
+// refusalOf decodes a refusal body of the given shape, failing t on any
+// other, and returns its code (the reason, in the error object).
+func refusalOf(t testing.TB, w *httptest.ResponseRecorder, shape string) string {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil {
+		t.Fatalf("error body is not a JSON object: %q", w.Body)
+	}
+	str := func(raw json.RawMessage) string {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			t.Fatalf("want %s, got %s", shape, w.Body)
+		}
+		return s
+	}
+	switch shape {
+	case shapeErrorObj:
+		var body struct {
+			Error struct {
+				Code    int
+				Message string
+				Reason  string
+			}
+		}
+		if len(m) != 1 || json.Unmarshal(m["error"], &body.Error) != nil || body.Error.Code != w.Code || body.Error.Message == "" || body.Error.Reason == "" {
+			t.Fatalf("want %s with code %d, got %s", shape, w.Code, w.Body)
+		}
+		return body.Error.Reason
+	case shapeLogin:
+		if len(m) != 3 || str(m["error_description"]) == "" || str(m["message"]) != str(m["error_description"]) {
+			t.Fatalf("want %s with message = error_description, got %s", shape, w.Body)
+		}
+	default:
+		if len(m) != 2 || str(m["error_description"]) == "" {
+			t.Fatalf("want %s exactly, got %s", shape, w.Body)
+		}
+	}
+	return str(m["error"])
+}
+
+// expectRefused asserts a refusal of the last request: status, code and
+// the body shape the contract gives its path.
 func expectRefused(t testing.TB, g *gateway, w *httptest.ResponseRecorder, status int, code string) {
 	t.Helper()
 	if w.Code != status {
 		t.Fatalf("status %d, want %d (%s)", w.Code, status, w.Body)
 	}
-	if got := errorCode(t, w); got != code {
+	if got := refusalOf(t, w, g.shapeFor(g.last)); got != code {
 		t.Errorf("error %q, want %q", got, code)
 	}
 	if g.seen != nil {

@@ -52,6 +52,7 @@ type Handler struct {
 	identity identityHeaders
 	metrics  *metrics
 	logger   *zap.Logger
+	plenty   prefixes // of the plentymarkets mounts: refusals there take its shape
 }
 
 // APIMount is one `api <dialect> <prefix>` line.
@@ -99,11 +100,13 @@ func (h *Handler) setup(ctx caddy.Context, app *App) (err error) {
 	h.identity = newIdentityHeaders(h.HeaderPrefix)
 
 	h.routes = map[string]http.HandlerFunc{}
+	h.plenty = nil
 	for _, m := range h.APIs {
 		var routes map[string]http.HandlerFunc
 		switch m.Dialect {
 		case "plentymarkets":
 			routes = plentymarkets.New(app.svc, h.cred, h.logger).Routes()
+			h.plenty = append(h.plenty, strings.TrimSuffix(m.Prefix, "/"))
 		case "babel":
 			routes = babel.New(app.svc, h.cred, h.logger).Routes()
 		default:
@@ -230,14 +233,19 @@ func (h *Handler) deny(w http.ResponseWriter, r *http.Request, err error) error 
 		cred = credBearer
 	}
 	h.metrics.request(refusalResult(httpx.RefusalOf(err)), cred)
-	return h.refuse(w, err)
+	return h.refuse(w, r, err)
 }
 
 // refuse answers a failed request; the upstream is never reached. A store
-// failure is logged with its cause (never shown to the client).
-func (h *Handler) refuse(w http.ResponseWriter, err error) error {
+// failure is logged with its cause (never shown to the client). Below a
+// plentymarkets prefix the body is that dialect's error object (API.md
+// section 4); the prefix check runs on refusals only.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, err error) error {
 	if httpx.Unavailable(err) {
 		h.logger.Error("credential store unavailable", zap.Error(err))
+	}
+	if h.plenty.cover(r.URL) {
+		return plentymarkets.WriteRefusal(w, httpx.RefusalOf(err))
 	}
 	return httpx.WriteRefusal(w, httpx.RefusalOf(err))
 }

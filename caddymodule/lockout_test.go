@@ -52,7 +52,8 @@ func parallel(t *testing.T, g *gateway, n int, mk func() *http.Request) map[int]
 
 // The lockout holds under concurrency: 40 wrong guesses sent at once, with
 // `lockout 5`, get at most 5 checks (401); every other one is refused as
-// locked (429) without a hash. Before the reservation, all 40 were checked.
+// locked (the plentymarkets dialect's 403, API.md section 4) without a
+// hash. Before the reservation, all 40 were checked.
 func TestLockoutRace(t *testing.T) {
 	g := newGateway(t, nil)
 	g.addUser("race", "pw-race-123")
@@ -82,8 +83,8 @@ func TestLockoutRace(t *testing.T) {
 			clock := time.Now().Add(time.Duration(i) * 10 * time.Minute) // a fresh window per case
 			g.app.now = func() time.Time { return clock }
 			counts := parallel(t, g, 40, c.mk)
-			if counts[c.want] > 5 || counts[c.want]+counts[429] != 40 {
-				t.Fatalf("statuses %v: want at most 5 × %d and the rest 429", counts, c.want)
+			if counts[c.want] > 5 || counts[c.want]+counts[403] != 40 {
+				t.Fatalf("statuses %v: want at most 5 × %d and the rest 403 (locked)", counts, c.want)
 			}
 		})
 	}
@@ -114,7 +115,7 @@ func TestIdentifierCaps(t *testing.T) {
 }
 
 // Through the login route: N failures lock the account, whichever
-// identifier named it; while locked even the right password gets 429 with
+// identifier named it; while locked even the right password gets 403 with
 // Retry-After; after the lock passes it works again.
 func TestLoginLockout(t *testing.T) {
 	g := newGateway(t, nil)
@@ -133,7 +134,7 @@ func TestLoginLockout(t *testing.T) {
 
 	for _, name := range []string{"kim", "kim@example.com"} {
 		w := login(name, "pw-kim-123")
-		expectRefused(t, g, w, 429, "locked")
+		expectRefused(t, g, w, 403, "locked")
 		want := strconv.Itoa(int(time.Duration(g.app.LockoutDuration).Seconds()))
 		if got := w.Header().Get("Retry-After"); got != want {
 			t.Errorf("Retry-After %q, want %q", got, want)
@@ -155,7 +156,7 @@ func TestUnknownLoginSpellingsShareACounter(t *testing.T) {
 	for _, name := range []string{"nobody", "NOBODY", "ｎｏｂｏｄｙ"} {
 		expectRefused(t, g, g.do(jsonRequest("POST", "/rest/login", `{"username":"`+name+`","password":"x"}`)), 401, "invalid_credentials")
 	}
-	expectRefused(t, g, g.do(jsonRequest("POST", "/rest/login", `{"username":"Nobody","password":"x"}`)), 429, "locked")
+	expectRefused(t, g, g.do(jsonRequest("POST", "/rest/login", `{"username":"Nobody","password":"x"}`)), 403, "locked")
 }
 
 // Unknown and known usernames fail alike: same status, same body, same
@@ -181,7 +182,7 @@ func TestUnknownAndKnownUsersFailAlike(t *testing.T) {
 		if known != unknown {
 			t.Errorf("%s (attempt %d): known user %+v, unknown user %+v", step, i+1, known, unknown)
 		}
-		if want := []int{401, 401, 429}[i]; known.status != want {
+		if want := []int{401, 401, 403}[i]; known.status != want {
 			t.Errorf("%s: status %d, want %d", step, known.status, want)
 		}
 	}

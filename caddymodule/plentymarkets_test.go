@@ -206,7 +206,7 @@ func TestQuickLoginLockout(t *testing.T) {
 		expectRefused(t, g, quickLogin(g, k.ID, wrong), 401, "invalid_client")
 	}
 	w := quickLogin(g, k.ID, k.ClientSecret)
-	expectRefused(t, g, w, 429, "locked")
+	expectRefused(t, g, w, 403, "locked") // 403, not 429: API.md section 4
 	if ra := w.Header().Get("Retry-After"); ra != "60" {
 		t.Errorf("Retry-After %q, want 60", ra)
 	}
@@ -216,11 +216,11 @@ func TestQuickLoginLockout(t *testing.T) {
 	decodeTokens(t, quickLogin(g, k2.ID, k2.ClientSecret))
 	g.login("tess", "pw-tess-123")
 
-	// Unknown ids lock alike, so a 429 tells nothing about an id.
+	// Unknown ids lock alike, so a 403 tells nothing about an id.
 	for i := 0; i < 3; i++ {
 		expectRefused(t, g, quickLogin(g, "key_unknown", wrong), 401, "invalid_client")
 	}
-	expectRefused(t, g, quickLogin(g, "key_unknown", wrong), 429, "locked")
+	expectRefused(t, g, quickLogin(g, "key_unknown", wrong), 403, "locked")
 
 	clk.advance(time.Minute)
 	decodeTokens(t, quickLogin(g, k.ID, k.ClientSecret))
@@ -289,17 +289,17 @@ func TestCheckPasswordLockout(t *testing.T) {
 	expectRefused(t, g, checkSecret(g, "check_password", tok, `{"password":"wrong-3"}`), 401, "invalid_credentials")
 
 	w := g.do(jsonRequest("POST", "/rest/login", `{"username":"vera","password":"pw-vera-123"}`))
-	expectRefused(t, g, w, 429, "locked")
+	expectRefused(t, g, w, 403, "locked")
 	if ra := w.Header().Get("Retry-After"); ra != "60" {
 		t.Errorf("login Retry-After %q, want 60", ra)
 	}
 	clk.advance(20 * time.Second)
 	w = checkSecret(g, "check_password", tok, `{"password":"pw-vera-123"}`)
-	expectRefused(t, g, w, 429, "locked")
+	expectRefused(t, g, w, 403, "locked")
 	if ra := w.Header().Get("Retry-After"); ra != "40" {
 		t.Errorf("check_password Retry-After %q, want 40", ra)
 	}
-	expectRefused(t, g, checkSecret(g, "check_pin", tok, `{"pin":"2468"}`), 429, "locked")
+	expectRefused(t, g, checkSecret(g, "check_pin", tok, `{"pin":"2468"}`), 403, "locked")
 	// The lock guards secrets, not the session: the token still passes.
 	if w := g.do(bearer("GET", "/app", tok)); w.Code != 200 {
 		t.Errorf("GET with the token while locked: %d", w.Code)

@@ -709,9 +709,52 @@ func wantError(t *testing.T, what string, r Resp, status int, code, challenge st
 	if m["error"] != code {
 		t.Errorf("%s: error = %v, want %q; body %s", what, m["error"], code, scrub(string(r.Body)))
 	}
-	if d, ok := m["error_description"].(string); !ok || d == "" {
+	d, ok := m["error_description"].(string)
+	if !ok || d == "" {
 		t.Errorf("%s: error_description missing or empty; body %s", what, scrub(string(r.Body)))
 	}
+	// The plentymarkets login routes add message, the same text (API.md section 4).
+	if msg, ok := m["message"]; ok && msg != d {
+		t.Errorf("%s: message %v differs from error_description %q", what, msg, d)
+	}
+	wantChallenge(t, what, r, challenge)
+}
+
+// wantPlentyError asserts a refusal in the plentymarkets error-object shape
+// (API.md section 4: proxied traffic below the prefix and the dialect's
+// Bearer routes): {"error":{"code":<status>,"message":"...","reason":reason}},
+// with section 3's status and (if non-empty) exact WWW-Authenticate.
+func wantPlentyError(t *testing.T, what string, r Resp, status int, reason, challenge string) {
+	t.Helper()
+	if r.Status != status {
+		t.Errorf("%s: status %d, want %d; body %s", what, r.Status, status, scrub(string(r.Body)))
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("%s: Content-Type = %q, want application/json", what, ct)
+	}
+	var body struct {
+		Error *struct {
+			Code    *int    `json:"code"`
+			Message *string `json:"message"`
+			Reason  *string `json:"reason"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(r.Body, &body); err != nil || body.Error == nil || body.Error.Code == nil || body.Error.Message == nil || body.Error.Reason == nil {
+		t.Errorf("%s: want {\"error\":{\"code\",\"message\",\"reason\"}} (%v); body %s", what, err, scrub(string(r.Body)))
+		return
+	}
+	e := body.Error
+	if *e.Code != status || *e.Message == "" || *e.Reason != reason {
+		t.Errorf("%s: error code %d, reason %q, message %q; want code %d, reason %q and a message", what, *e.Code, *e.Reason, scrub(*e.Message), status, reason)
+	}
+	wantChallenge(t, what, r, challenge)
+}
+
+// wantChallenge asserts the exact WWW-Authenticate challenge (if non-empty)
+// and that the body echoes no secret.
+func wantChallenge(t *testing.T, what string, r Resp, challenge string) {
+	t.Helper()
 	if challenge != "" {
 		if got := r.Header.Values("WWW-Authenticate"); len(got) != 1 || got[0] != challenge {
 			t.Errorf("%s: WWW-Authenticate = %q, want exactly [%s]", what, got, challenge)

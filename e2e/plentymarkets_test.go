@@ -117,10 +117,11 @@ func TestPlentymarketsQuickLoginAndSecrets(t *testing.T) {
 			if r.Status != 200 || strings.TrimSpace(string(r.Body)) != `{"valid":true}` {
 				t.Errorf("%s, right: %s, want 200 {\"valid\":true}", c.route, r)
 			}
-			wantError(t, c.route+", wrong", check(c.route, map[string]string{c.param: "not it at all"}, bearer(pair.Access)), 401, "invalid_credentials", "")
-			wantError(t, c.route+", missing", check(c.route, map[string]string{}, bearer(pair.Access)), 400, "invalid_request", "")
-			wantError(t, c.route+", API key", check(c.route, map[string]string{c.param: c.right}, apiKey(ro.Key)), 400, "invalid_request", "")
-			wantError(t, c.route+", no credential", check(c.route, map[string]string{c.param: c.right}, nil), 401, "unauthorized", challengeNoCred)
+			// The Bearer routes answer the plentymarkets error object (API.md section 4).
+			wantPlentyError(t, c.route+", wrong", check(c.route, map[string]string{c.param: "not it at all"}, bearer(pair.Access)), 401, "invalid_credentials", "")
+			wantPlentyError(t, c.route+", missing", check(c.route, map[string]string{}, bearer(pair.Access)), 400, "invalid_request", "")
+			wantPlentyError(t, c.route+", API key", check(c.route, map[string]string{c.param: c.right}, apiKey(ro.Key)), 400, "invalid_request", "")
+			wantPlentyError(t, c.route+", no credential", check(c.route, map[string]string{c.param: c.right}, nil), 401, "unauthorized", challengeNoCred)
 		}
 		wantNothingUpstream(t, "check routes (own routes)", up, mark)
 	})
@@ -142,7 +143,7 @@ func TestPlentymarketsQuickLoginAndSecrets(t *testing.T) {
 		if r := check(newPIN); r.Status != 200 {
 			t.Errorf("check_pin with the new PIN after restart: %s, want 200", r)
 		}
-		wantError(t, "check_pin with the old PIN", check(doraPIN), 401, "invalid_credentials", "")
+		wantPlentyError(t, "check_pin with the old PIN", check(doraPIN), 401, "invalid_credentials", "")
 		r := g.Do(t, "GET", "/rest/user", nil, bearer(pair.Access))
 		if m := r.Obj(t); m["realName"] != "Dora Souza" || m["lang"] != "pt-BR" || m["timezone"] != "America/Lima" {
 			t.Errorf("GET /rest/user after user set: %s", r)

@@ -22,7 +22,7 @@ type Refusal struct {
 	Status      int
 	Code        string
 	Description string
-	RetryAfter  int // seconds; set only on 429
+	RetryAfter  int // seconds; set only on a lock (429; the plentymarkets dialect answers 403)
 }
 
 // Refuse makes a Refusal.

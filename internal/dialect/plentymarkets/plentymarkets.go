@@ -49,13 +49,43 @@ var (
 	errMissingPIN      = httpx.Refuse(http.StatusBadRequest, "invalid_request", "pin is required")
 )
 
-// refuse answers a refusal in the shape of section 3; a store failure is
-// logged with its cause (never shown to the client).
+// The dialect answers refusals in two shapes (API.md section 4), one per
+// route, so a client knows which one to parse:
+//   - login, login/refresh and quick_login: the OAuth shape section 3
+//     writes, plus "message" (the same text), which plentymarkets login
+//     clients print;
+//   - every other route, and proxied traffic below the prefix (the handler
+//     calls WriteRefusal): the error object the plentymarkets service writes
+//     for a refused API call, {"error":{"code","message","reason"}}; clients
+//     read error.message and crash on a string there.
+//
+// In both, a locked account is 403, not 429: plentymarkets clients read 429
+// as throttling and retry forever, and know 403 as "locked".
+
+// refuse answers a refusal of a Bearer route in the error-object shape.
 func (d *Dialect) refuse(w http.ResponseWriter, err error) {
+	d.logUnavailable(err)
+	_ = WriteRefusal(w, httpx.RefusalOf(err))
+}
+
+// refuseLogin answers a refusal of a login route in the OAuth shape.
+func (d *Dialect) refuseLogin(w http.ResponseWriter, err error) {
+	d.logUnavailable(err)
+	r := lockAsForbidden(httpx.RefusalOf(err))
+	httpx.SetChallenge(w.Header(), r)
+	_ = httpx.WriteJSON(w, r.Status, struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+		Message     string `json:"message"`
+	}{r.Code, r.Description, r.Description})
+}
+
+// logUnavailable logs a store failure with its cause (never shown to the
+// client).
+func (d *Dialect) logUnavailable(err error) {
 	if httpx.Unavailable(err) {
 		d.logger.Error("credential store unavailable", zap.Error(err))
 	}
-	_ = httpx.WriteRefusal(w, httpx.RefusalOf(err))
 }
 
 // ctx is the request's context, naming this dialect for the logins
@@ -64,15 +94,47 @@ func (d *Dialect) ctx(r *http.Request) context.Context {
 	return auth.WithDialect(r.Context(), "plentymarkets")
 }
 
-// only answers 405 unless r uses one of methods; it reports whether r may go on.
-func (d *Dialect) only(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+// errorObject is the body of a refused plentymarkets API call.
+type errorObject struct {
+	Error struct {
+		Code    int    `json:"code"`    // the HTTP status
+		Message string `json:"message"` // the human description
+		Reason  string `json:"reason"`  // the RFC 6750 / OAuth code
+	} `json:"error"`
+}
+
+// WriteRefusal writes r in the plentymarkets error-object shape, with the
+// status, WWW-Authenticate and Retry-After of section 3 (a lock as 403).
+// The handler uses it for proxied traffic below a plentymarkets prefix.
+func WriteRefusal(w http.ResponseWriter, r *httpx.Refusal) error {
+	r = lockAsForbidden(r)
+	httpx.SetChallenge(w.Header(), r)
+	var body errorObject
+	body.Error.Code, body.Error.Message, body.Error.Reason = r.Status, r.Description, r.Code
+	return httpx.WriteJSON(w, r.Status, body)
+}
+
+// lockAsForbidden turns section 3's 429 for a locked account into the 403
+// plentymarkets clients understand; Retry-After stays.
+func lockAsForbidden(r *httpx.Refusal) *httpx.Refusal {
+	if r.Status != http.StatusTooManyRequests {
+		return r
+	}
+	c := *r
+	c.Status = http.StatusForbidden
+	return &c
+}
+
+// only answers 405 (with refuse) unless r uses one of methods; it reports
+// whether r may go on.
+func (d *Dialect) only(w http.ResponseWriter, r *http.Request, refuse func(http.ResponseWriter, error), methods ...string) bool {
 	for _, m := range methods {
 		if r.Method == m {
 			return true
 		}
 	}
 	w.Header().Set("Allow", methods[0])
-	d.refuse(w, httpx.MethodNotAllowed(methods[0]))
+	refuse(w, httpx.MethodNotAllowed(methods[0]))
 	return false
 }
 
@@ -99,22 +161,22 @@ func writeTokenPair(w http.ResponseWriter, t auth.TokenPair) {
 
 // POST {p}/login: username and password as JSON, form or query.
 func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
-	if !d.only(w, r, http.MethodPost) {
+	if !d.only(w, r, d.refuseLogin, http.MethodPost) {
 		return
 	}
 	in, err := httpx.ReadParams(w, r)
 	if err != nil {
-		d.refuse(w, err)
+		d.refuseLogin(w, err)
 		return
 	}
 	username, password := in.First("username"), in.First("password")
 	if username == "" || password == "" {
-		d.refuse(w, errMissingLogin)
+		d.refuseLogin(w, errMissingLogin)
 		return
 	}
 	pair, err := d.svc.Login(d.ctx(r), username, password)
 	if err != nil {
-		d.refuse(w, err)
+		d.refuseLogin(w, err)
 		return
 	}
 	writeTokenPair(w, pair)
@@ -124,22 +186,22 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 // query. A Bearer header may come along (clients send their expired access
 // token); it plays no part.
 func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
-	if !d.only(w, r, http.MethodPost) {
+	if !d.only(w, r, d.refuseLogin, http.MethodPost) {
 		return
 	}
 	in, err := httpx.ReadParams(w, r)
 	if err != nil {
-		d.refuse(w, err)
+		d.refuseLogin(w, err)
 		return
 	}
 	refresh := in.First("refresh_token", "refreshToken")
 	if refresh == "" {
-		d.refuse(w, errMissingRefresh)
+		d.refuseLogin(w, errMissingRefresh)
 		return
 	}
 	pair, err := d.svc.Refresh(d.ctx(r), refresh)
 	if err != nil {
-		d.refuse(w, err)
+		d.refuseLogin(w, err)
 		return
 	}
 	writeTokenPair(w, pair)
@@ -147,7 +209,7 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 
 // POST {p}/logout: revokes the Bearer token's session; empty 200.
 func (d *Dialect) logout(w http.ResponseWriter, r *http.Request) {
-	if !d.only(w, r, http.MethodPost) {
+	if !d.only(w, r, d.refuse, http.MethodPost) {
 		return
 	}
 	p, err := d.cred.Authenticate(d.svc, r)
@@ -176,7 +238,7 @@ type userBody struct {
 
 // GET {p}/user: the caller, by Bearer token or API key.
 func (d *Dialect) user(w http.ResponseWriter, r *http.Request) {
-	if !d.only(w, r, http.MethodGet, http.MethodHead) {
+	if !d.only(w, r, d.refuse, http.MethodGet, http.MethodHead) {
 		return
 	}
 	p, err := d.cred.AuthenticateRoute(d.svc, r)
@@ -203,22 +265,22 @@ func (d *Dialect) user(w http.ResponseWriter, r *http.Request) {
 // spellings accepted too) log its owner in; the session's tokens may only do
 // what the key may.
 func (d *Dialect) quickLogin(w http.ResponseWriter, r *http.Request) {
-	if !d.only(w, r, http.MethodPost) {
+	if !d.only(w, r, d.refuseLogin, http.MethodPost) {
 		return
 	}
 	in, err := httpx.ReadParams(w, r)
 	if err != nil {
-		d.refuse(w, err)
+		d.refuseLogin(w, err)
 		return
 	}
 	id, secret := in.First("client_id", "clientId"), in.First("client_secret", "clientSecret")
 	if id == "" || secret == "" {
-		d.refuse(w, errMissingClient)
+		d.refuseLogin(w, errMissingClient)
 		return
 	}
 	pair, err := d.svc.QuickLogin(d.ctx(r), id, secret)
 	if err != nil {
-		d.refuse(w, err)
+		d.refuseLogin(w, err)
 		return
 	}
 	writeTokenPair(w, pair)
@@ -233,7 +295,7 @@ func (d *Dialect) checkSecret(pin bool) http.HandlerFunc {
 		name, missing = "pin", errMissingPIN
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !d.only(w, r, http.MethodPost) {
+		if !d.only(w, r, d.refuse, http.MethodPost) {
 			return
 		}
 		p, err := d.cred.Authenticate(d.svc, r)
@@ -275,7 +337,7 @@ func (d *Dialect) checkSecret(pin bool) http.HandlerFunc {
 // share one; each key's quick_login sessions have their own). A login past
 // the limit ends the oldest session of its budget.
 func (d *Dialect) sessionLimits(w http.ResponseWriter, r *http.Request) {
-	if !d.only(w, r, http.MethodGet, http.MethodHead) {
+	if !d.only(w, r, d.refuse, http.MethodGet, http.MethodHead) {
 		return
 	}
 	p, err := d.cred.AuthenticateRoute(d.svc, r)
