@@ -61,7 +61,7 @@ func liveBackend() (admin.Backend, error) {
 		return admin.Backend{}, &admin.Error{Status: http.StatusServiceUnavailable, Msg: "authgate has not started yet: its store is not open"}
 	}
 	return admin.Backend{
-		Ops:       admin.Ops{Store: app.store, Now: app.now},
+		Ops:       admin.Ops{Store: app.store, Now: app.now, MinPasswordLength: app.PasswordMinLength},
 		Rotate:    app.svc.RotateSigningKey,
 		Alg:       app.SigningAlg,
 		Caddyfile: caddyfileAdapter{},

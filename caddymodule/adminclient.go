@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -32,7 +35,11 @@ import (
 func withClient(run func(cmd *cobra.Command, c *admin.Client, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		cmd.SilenceUsage = true
+		create, _ := cmd.Flags().GetBool("create")
 		if path, _ := cmd.Flags().GetString("db"); path != "" {
+			if err := checkStoreFile(path, create); err != nil {
+				return err
+			}
 			st, err := bbolt.Open(path, bbolt.Options{})
 			if err != nil {
 				if errors.Is(err, store.ErrLocked) {
@@ -43,6 +50,9 @@ func withClient(run func(cmd *cobra.Command, c *admin.Client, args []string) err
 			defer st.Close()
 			return run(cmd, localClient(st, path), args)
 		}
+		if create {
+			return errors.New("--create goes with --db <path>: a running server's store exists already")
+		}
 		c, err := remoteClient(cmd)
 		if err != nil {
 			return err
@@ -51,14 +61,31 @@ func withClient(run func(cmd *cobra.Command, c *admin.Client, args []string) err
 	}
 }
 
+// checkStoreFile refuses a --db path that names no file, unless create
+// is set: bbolt would make a new, empty store there, and a mistyped path
+// would then seem to hold no users at all.
+func checkStoreFile(path string, create bool) error {
+	info, err := os.Stat(path)
+	switch {
+	case err == nil && info.IsDir():
+		return fmt.Errorf("--db %s is a directory: give the store file (e.g. %s)", path, filepath.Join(path, "authgate.db"))
+	case err == nil || create:
+		return nil
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("--db %s: no store file there; check the path, or add --create to make a new store", path)
+	}
+	return fmt.Errorf("--db %s: %w", path, err)
+}
+
 // localClient serves the admin routes in-process on st.
 func localClient(st store.Store, path string) *admin.Client {
 	return &admin.Client{Do: admin.InProcess(localHandler(st)), Where: path, Store: st}
 }
 
 // localHandler is the admin routes on a store no server runs on: the
-// signing key rotates in the store only, and the algorithm of the
-// configuration is unknown.
+// signing key rotates in the store only, and the configuration is
+// unknown, so its algorithm is too and the password policy is the
+// default one (admin.DefaultMinPasswordLength).
 func localHandler(st store.Store) *admin.Handler {
 	b := admin.Backend{Ops: admin.Ops{Store: st, Now: time.Now}, Caddyfile: caddyfileAdapter{}}
 	return admin.NewHandler(func() (admin.Backend, error) { return b, nil })
@@ -133,6 +160,7 @@ func unwrapURLError(err error) error {
 func addClientFlags(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
 	f.String("db", "", "work on this store file directly (the server must be stopped)")
+	f.Bool("create", false, "with --db: make a new store if the file does not exist")
 	f.String("address", "", "the running server's admin endpoint (default: as caddy reload finds it)")
 	f.StringP("config", "c", "", "find the admin endpoint in this config file")
 	f.StringP("adapter", "a", "", "the adapter of --config")

@@ -63,6 +63,10 @@ type App struct {
 	// CacheEntries bounds each in-memory cache: verified API keys,
 	// verified tokens, users (and the lockout counters). Default 100000.
 	CacheEntries int64 `json:"cache_entries,omitempty"`
+	// PasswordMinLength is the fewest characters a password set through
+	// the admin API may have. 0 is the default, 8
+	// (admin.DefaultMinPasswordLength, per NIST SP 800-63B).
+	PasswordMinLength int `json:"password_min_length,omitempty"`
 
 	// store is the shared store, timed for the metrics; set by Start
 	// (before ready closes).
@@ -253,8 +257,8 @@ func (a *App) validate() error {
 		return fmt.Errorf("authgate: refresh_ttl (%v) is shorter than access_ttl (%v): a session would end before its first access token expires",
 			time.Duration(a.RefreshTTL), time.Duration(a.AccessTTL))
 	}
-	if a.LockoutAttempts < 0 || a.CacheEntries < 0 || a.SessionLimit < 0 {
-		return errors.New("authgate: lockout attempts, session_limit and cache_entries must be positive")
+	if a.LockoutAttempts < 0 || a.CacheEntries < 0 || a.SessionLimit < 0 || a.PasswordMinLength < 0 {
+		return errors.New("authgate: lockout attempts, session_limit, cache_entries and password_min_length must be positive")
 	}
 	return nil
 }

@@ -35,6 +35,7 @@ func init() {
 //		lockout     <failures> <duration>
 //		session_limit <n>
 //		cache_entries <n>
+//		password_min_length <n>
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if existing != nil {
@@ -92,6 +93,14 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				a.CacheEntries, err = strconv.ParseInt(s, 10, 64)
 				if err != nil || a.CacheEntries < 1 {
 					err = d.Errf("cache_entries %q: want a positive whole number", s)
+				}
+			}
+		case "password_min_length":
+			var s string
+			if s, err = oneArg(d); err == nil {
+				a.PasswordMinLength, err = strconv.Atoi(s)
+				if err != nil || a.PasswordMinLength < 1 {
+					err = d.Errf("password_min_length %q: want a positive whole number", s)
 				}
 			}
 		default:

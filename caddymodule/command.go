@@ -27,23 +27,57 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "authgate",
-		Usage: "user|key|session|signing-key|backup|import ...",
+		Usage: "user|key|session|lockout|signing-key|backup|import|migrate ...",
 		Short: "Manages authgate users, API keys, sessions and signing keys",
 		Long: `
-Manages the authgate store: users, API keys, sessions, signing keys,
-backups and imports.
+Manages the authgate store: users (and their locks), API keys, sessions,
+signing keys, backups and imports.
 
 By default a command goes to the running server's admin endpoint, found
 as ` + "`caddy reload`" + ` finds it (--address, else the admin address of
 --config or of a Caddyfile in the current directory, else localhost:2019),
 and takes effect on the next request. With --db <path> it opens the store
-file directly instead, which needs the server stopped.
+file directly instead, which needs the server stopped; a path that names
+no file is refused unless --create is given. An unknown command or flag
+exits non-zero.
 `,
-		CobraFunc: func(cmd *cobra.Command) {
-			addClientFlags(cmd)
-			cmd.AddCommand(userCommand(), keyCommand(), sessionCommand(), signingKeyCommand(), backupCommand(), importCommand(), migrateCommand())
-		},
+		CobraFunc: authgateCommand,
 	})
+}
+
+// authgateCommand fills in `caddy authgate`: its flags and subcommands.
+func authgateCommand(cmd *cobra.Command) {
+	addClientFlags(cmd)
+	cmd.AddCommand(userCommand(), keyCommand(), sessionCommand(), lockoutCommand(), signingKeyCommand(), backupCommand(), importCommand(), migrateCommand())
+	groups(cmd)
+}
+
+// groups makes every command of the tree that only holds subcommands
+// refuse anything else. Cobra runs no such command: it prints its help and
+// exits 0 whatever follows, so `caddy authgate key lst` looked like it
+// worked. Run bare, a group still prints its help.
+func groups(cmd *cobra.Command) {
+	if cmd.HasSubCommands() && cmd.Run == nil && cmd.RunE == nil {
+		cmd.Args = unknownSubcommand
+		cmd.SuggestionsMinimumDistance = 2 // cobra's own default, set only where it suggests itself
+		cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	}
+	for _, sub := range cmd.Commands() {
+		groups(sub)
+	}
+}
+
+// unknownSubcommand is the Args of a group: no argument is a subcommand it
+// has (cobra found those), so any is an error, with cobra's suggestions.
+func unknownSubcommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += "; did you mean " + strings.Join(s, " or ") + "?"
+	}
+	return fmt.Errorf("%s\nRun '%s --help' for its commands", msg, cmd.CommandPath())
 }
 
 func dash(s string) string {
@@ -90,6 +124,29 @@ func readSecret(cmd *cobra.Command, stdinFlag, prompt string) (string, error) {
 		return "", errors.New("nothing was entered")
 	}
 	return string(first), nil
+}
+
+// stdinIsTerminal reports whether standard input is a terminal; tests
+// swap it.
+var stdinIsTerminal = func() bool { return term.IsTerminal(int(os.Stdin.Fd())) }
+
+// confirm asks question on the terminal and goes ahead only on "y" or
+// "yes". Without a terminal nobody can answer, so it refuses: a script
+// says --yes instead.
+func confirm(cmd *cobra.Command, question string) error {
+	if !stdinIsTerminal() {
+		return errors.New("standard input is not a terminal, so nobody can confirm: pass --yes to go ahead without asking")
+	}
+	fmt.Fprint(cmd.ErrOrStderr(), question+" [y/N] ")
+	line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return nil
+	}
+	return errors.New("not confirmed: nothing was changed")
 }
 
 // printOut prints v as JSON with --json, else as an aligned table.

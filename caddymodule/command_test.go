@@ -17,12 +17,26 @@ import (
 
 // The commands, run in-process with --db, as `caddy authgate` runs them.
 
+// newDB makes an empty store file, as `--db <path> --create` would, for
+// the commands to open.
+func newDB(t *testing.T) string {
+	t.Helper()
+	db := filepath.Join(t.TempDir(), "authgate.db")
+	st, err := bbolt.Open(db, bbolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 // runCLI runs `caddy authgate <args> --db db` in-process.
 func runCLI(t *testing.T, db, stdin string, args ...string) (string, error) {
 	t.Helper()
 	root := &cobra.Command{Use: "authgate", SilenceErrors: true, SilenceUsage: true}
-	root.PersistentFlags().String("db", "", "")
-	root.AddCommand(userCommand(), keyCommand())
+	authgateCommand(root)
 	var out bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&out)
@@ -42,7 +56,7 @@ func mustCLI(t *testing.T, db, stdin string, args ...string) string {
 }
 
 func TestAdminOpsCommands(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "authgate.db")
+	db := newDB(t)
 	mustCLI(t, db, "pw-bea-123\n", "user", "add", "bea", "--password-stdin", "--email", "bea@example.com", "--roles", "a,b")
 	mustCLI(t, db, "9876\n", "user", "set-pin", "bea", "--pin-stdin")
 	if _, err := runCLI(t, db, "\n", "user", "set-pin", "bea", "--pin-stdin"); err == nil {
@@ -124,7 +138,7 @@ func runImportCLI(t *testing.T, db, stdin string, args ...string) (string, error
 }
 
 func TestImportCLI(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "authgate.db")
+	db := newDB(t)
 	dir := filepath.Join("testdata", "import")
 
 	out, err := runImportCLI(t, db, "", "htpasswd", filepath.Join(dir, "users.htpasswd"), "--roles", "staff")

@@ -21,7 +21,12 @@ func userCommand() *cobra.Command {
 	add := &cobra.Command{
 		Use:   "add <username> [--password-stdin] [--roles a,b] [--email E]",
 		Short: "Adds a user",
-		Args:  cobra.ExactArgs(1),
+		Long: `
+Adds a user with a password of at least password_min_length characters
+(the Caddyfile's option, default 8; with --db the default applies).
+Without --password-stdin it prompts twice on the terminal without echo.
+`,
+		Args: cobra.ExactArgs(1),
 		RunE: withClient(func(cmd *cobra.Command, ops *admin.Client, args []string) error {
 			pw, err := readSecret(cmd, "password-stdin", "Password")
 			if err != nil {
@@ -61,7 +66,7 @@ func userCommand() *cobra.Command {
 
 	show := &cobra.Command{
 		Use:   "show <username> [--json]",
-		Short: "Shows one user",
+		Short: "Shows one user, with their lock state (failures, locked until)",
 		Args:  cobra.ExactArgs(1),
 		RunE: withClient(func(cmd *cobra.Command, ops *admin.Client, args []string) error {
 			u, err := ops.ShowUser(args[0])
@@ -89,10 +94,24 @@ func userCommand() *cobra.Command {
 	}
 
 	del := &cobra.Command{
-		Use:   "delete <username>",
-		Short: "Deletes a user with their API keys and sessions",
-		Args:  cobra.ExactArgs(1),
+		Use:   "delete <username> [--yes]",
+		Short: "Deletes a user with their API keys and sessions; asks first unless --yes",
+		Long: `
+Deletes a user with their API keys and sessions; it cannot be undone. It
+asks for confirmation on the terminal first; without a terminal (a script)
+it refuses unless --yes is given.
+`,
+		Args: cobra.ExactArgs(1),
 		RunE: withClient(func(cmd *cobra.Command, ops *admin.Client, args []string) error {
+			if yes, _ := cmd.Flags().GetBool("yes"); !yes {
+				u, err := ops.ShowUser(args[0])
+				if err != nil {
+					return err
+				}
+				if err := confirm(cmd, fmt.Sprintf("Delete user %s (%s) with their API keys and sessions?", u.Username, u.ID)); err != nil {
+					return err
+				}
+			}
 			if err := ops.DeleteUser(args[0]); err != nil {
 				return err
 			}
@@ -100,11 +119,18 @@ func userCommand() *cobra.Command {
 			return nil
 		}),
 	}
+	del.Flags().Bool("yes", false, "delete without asking")
 
 	passwd := &cobra.Command{
 		Use:   "passwd <username> [--password-stdin]",
-		Short: "Sets a user's password; their existing sessions end",
-		Args:  cobra.ExactArgs(1),
+		Short: "Sets a user's password; their existing sessions end (a lock stays: see unlock)",
+		Long: `
+Sets a user's password, of at least password_min_length characters (the
+Caddyfile's option, default 8; with --db the default applies). Their
+sessions end, so tokens issued under the old password stop working. A lock
+stays as it is: user unlock clears it.
+`,
+		Args: cobra.ExactArgs(1),
 		RunE: withClient(func(cmd *cobra.Command, ops *admin.Client, args []string) error {
 			pw, err := readSecret(cmd, "password-stdin", "New password")
 			if err != nil {
@@ -143,7 +169,7 @@ func userCommand() *cobra.Command {
 		c.Flags().Bool("json", false, "print JSON")
 	}
 	user.AddCommand(add, list, show, setState("disable", "Disables a user: logins, tokens and keys stop working", true),
-		setState("enable", "Enables a user", false), del, passwd, setPIN, userSetCommand(), settingCommand())
+		setState("enable", "Enables a user (a lock stays: see unlock)", false), del, passwd, setPIN, unlockCommand(), userSetCommand(), settingCommand())
 	return user
 }
 
@@ -277,9 +303,9 @@ func printUser(cmd *cobra.Command, u admin.UserView) error {
 				fmt.Fprintf(w, "%s\t%s\n", f.Label, v)
 			}
 		}
-		fmt.Fprintf(w, "rank\t%d\nsession limit\t%s\nsettings\t%d\ncreated\t%s\nupdated\t%s\nlast login\t%s\n",
+		fmt.Fprintf(w, "rank\t%d\nsession limit\t%s\nsettings\t%d\ncreated\t%s\nupdated\t%s\nlast login\t%s\nlock\t%s\n",
 			u.Rank, sessionLimit(u.SessionLimit), u.Settings, u.CreatedAt.Format(time.RFC3339),
-			formatTime(u.UpdatedAt), formatTime(u.LastLogIn))
+			formatTime(u.UpdatedAt), formatTime(u.LastLogIn), lockState(u.Lock))
 	})
 }
 

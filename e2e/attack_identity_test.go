@@ -54,7 +54,7 @@ func TestAttackIdentityConfusion(t *testing.T) {
 	for _, email := range []string{"a@x,b@y", "root", "Bob <bob@example.com>", `"a b"@example.com`, "ａｌｉｃｅ@example.com", "ALICE@EXAMPLE.COM", "alice", aliceID, "b@x，c@y"} {
 		if err := add("newcomer", email); err == nil {
 			t.Errorf("SECURITY: user add with email %q was accepted", email)
-			g.CLI(t, "", "user", "delete", "newcomer")
+			g.CLI(t, "", "user", "delete", "newcomer", "--yes")
 			continue
 		}
 		refused++

@@ -118,7 +118,7 @@ func TestAttack(t *testing.T) {
 
 	// Live administration: disabled, deleted, password changed.
 	g.LiveCLI(t, "", "user", "disable", "carol")
-	g.LiveCLI(t, "", "user", "delete", "dave")
+	g.LiveCLI(t, "", "user", "delete", "dave", "--yes")
 	secret(erinPW + "2")
 	g.LiveCLI(t, erinPW+"2\n", "user", "passwd", "erin", "--password-stdin")
 	if d := time.Until(expiresAt); d > 0 {

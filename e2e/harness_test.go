@@ -431,11 +431,16 @@ func (g *Gateway) Run(stdin string, args ...string) (stdout, stderr string, err 
 	return o.String(), e.String(), err
 }
 
-// CLI runs `caddy authgate <args> --db <db>` and fails t on error.
+// CLI runs `caddy authgate <args> --db <db>` and fails t on error. The
+// first command on a new gateway makes its store, as an operator's first
+// `--db <path> --create` does.
 func (g *Gateway) CLI(t *testing.T, stdin string, args ...string) string {
 	t.Helper()
 	full := append([]string{"authgate"}, args...)
 	full = append(full, "--db", g.DB)
+	if _, err := os.Stat(g.DB); os.IsNotExist(err) {
+		full = append(full, "--create")
+	}
 	out, errOut, err := g.Run(stdin, full...)
 	if err != nil {
 		t.Fatalf("caddy %s: %v\nstdout: %s\nstderr: %s", strings.Join(full[:3], " "), err, scrub(out), scrub(errOut))

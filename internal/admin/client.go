@@ -125,6 +125,14 @@ func (c *Client) SetDisabled(name string, disabled bool) (v UserView, err error)
 	return v, c.call("POST", userPath(name)+verb, nil, &v)
 }
 
+func (c *Client) UnlockUser(name string) (v UserView, err error) {
+	return v, c.call("POST", userPath(name)+"/unlock", nil, &v)
+}
+
+func (c *Client) ListLockouts() (v []LockoutView, err error) {
+	return v, c.call("GET", "/authgate/lockouts", nil, &v)
+}
+
 func (c *Client) SetPassword(name, password string) (v UserView, err error) {
 	return v, c.call("PUT", userPath(name)+"/password", map[string]string{"password": password}, &v)
 }

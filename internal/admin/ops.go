@@ -70,6 +70,9 @@ type Ops struct {
 	Store store.Store
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// MinPasswordLength is the password policy's minimum (password.go);
+	// 0 is DefaultMinPasswordLength.
+	MinPasswordLength int
 }
 
 func (o Ops) now() time.Time {
@@ -81,8 +84,8 @@ func (o Ops) now() time.Time {
 
 // AddUser creates a user with a password.
 func (o Ops) AddUser(req AddUserRequest) (UserView, error) {
-	if req.Password == "" {
-		return UserView{}, invalidf("a password is required")
+	if err := o.checkPassword(req.Password); err != nil {
+		return UserView{}, err
 	}
 	phc, err := secret.HashSecret(req.Password)
 	if err != nil {
@@ -91,22 +94,47 @@ func (o Ops) AddUser(req AddUserRequest) (UserView, error) {
 	u := &store.User{Username: req.Username, Email: req.Email, Roles: cleanList(req.Roles), PasswordHash: phc}
 	if err := o.Store.CreateUser(u); err != nil {
 		if errors.Is(err, store.ErrExists) {
-			return UserView{}, conflictf("user %q (or its email) already exists", req.Username)
+			return UserView{}, o.loginTaken(req.Username, req.Email)
 		}
 		return UserView{}, err
 	}
 	return viewUser(u), nil
 }
 
-// ListUsers shows every user.
+// loginTaken names which login of a new user is taken: the username, or
+// else the email. Only administrators see this; the login routes never
+// tell whether a login exists.
+func (o Ops) loginTaken(username, email string) error {
+	if _, err := o.Store.UserByLogin(username); err == nil {
+		return conflictf("username %q is already in use", username)
+	}
+	if email != "" {
+		if _, err := o.Store.UserByLogin(email); err == nil {
+			return emailTaken(email)
+		}
+	}
+	return conflictf("user %q or its email is already in use", username)
+}
+
+// emailTaken refuses an email that is another user's login already.
+func emailTaken(email string) error {
+	return conflictf("email %q is already in use (emails are logins too)", email)
+}
+
+// ListUsers shows every user, with their lock states.
 func (o Ops) ListUsers() ([]UserView, error) {
 	users, err := o.Store.ListUsers()
 	if err != nil {
 		return nil, err
 	}
+	now := o.now()
+	locks, err := o.locks(now)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]UserView, 0, len(users))
 	for _, u := range users {
-		out = append(out, viewUser(u))
+		out = append(out, withLock(viewUser(u), locks, now))
 	}
 	return out, nil
 }
@@ -129,13 +157,14 @@ func (o Ops) findUser(name string) (*store.User, error) {
 	return u, err
 }
 
-// ShowUser shows the user name names (username, email or id).
+// ShowUser shows the user name names (username, email or id), with
+// their lock state.
 func (o Ops) ShowUser(name string) (UserView, error) {
 	u, err := o.findUser(name)
 	if err != nil {
 		return UserView{}, err
 	}
-	return viewUser(u), nil
+	return o.viewUserNow(u)
 }
 
 func (o Ops) updateUser(name string, fn func(u *store.User) error) (UserView, error) {
@@ -147,11 +176,12 @@ func (o Ops) updateUser(name string, fn func(u *store.User) error) (UserView, er
 	if err != nil {
 		return UserView{}, err
 	}
-	return viewUser(u), nil
+	return o.viewUserNow(u)
 }
 
 // SetDisabled disables or enables a user: a disabled user's logins,
-// tokens and keys stop working.
+// tokens and keys stop working. Enabling leaves a lock as it is (see
+// UnlockUser).
 func (o Ops) SetDisabled(name string, disabled bool) (UserView, error) {
 	return o.updateUser(name, func(u *store.User) error {
 		u.Disabled = disabled
@@ -162,9 +192,12 @@ func (o Ops) SetDisabled(name string, disabled bool) (UserView, error) {
 // SetPassword replaces the password and raises the token epoch, so every
 // access token issued under the old password stops working, and revokes
 // the user's sessions so their refresh tokens do too.
+//
+// A lock stays: unlocking is its own, explicit operation (UnlockUser), so
+// that an operator decides it and it shows as such.
 func (o Ops) SetPassword(name, password string) (UserView, error) {
-	if password == "" {
-		return UserView{}, invalidf("a password is required")
+	if err := o.checkPassword(password); err != nil {
+		return UserView{}, err
 	}
 	phc, err := secret.HashSecret(password)
 	if err != nil {
@@ -211,7 +244,7 @@ func (o Ops) SetProfile(name string, c UserChanges) (UserView, error) {
 		return nil
 	})
 	if email, set := c.Profile["email"]; set && errors.Is(err, store.ErrExists) {
-		return v, conflictf("email %q already names another user (emails are logins too)", email)
+		return v, emailTaken(email)
 	}
 	return v, err
 }

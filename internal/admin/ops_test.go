@@ -135,7 +135,7 @@ func TestAdminOpsProfileRefusals(t *testing.T) {
 	e.addUser("zack", "pw-zack-123")
 
 	_, err := e.ops.SetProfile("zack", UserChanges{Profile: store.ProfileChanges{"email": "YARA@example.com"}})
-	if err == nil || !strings.Contains(err.Error(), "already names another user") {
+	if err == nil || !strings.Contains(err.Error(), `email "YARA@example.com" is already in use`) {
 		t.Errorf("duplicate email: %v", err)
 	}
 	if _, err := e.ops.SetProfile("zack", UserChanges{Profile: store.ProfileChanges{"email": "yara"}}); err == nil {

@@ -25,6 +25,7 @@ import (
 //	PATCH  /authgate/users/{user}                set profile fields, roles, session limit
 //	DELETE /authgate/users/{user}                delete, with their keys and sessions
 //	POST   /authgate/users/{user}/disable|enable
+//	POST   /authgate/users/{user}/unlock         clears the lockout's failures and lock
 //	PUT    /authgate/users/{user}/password       {password}; ends their sessions
 //	PUT    /authgate/users/{user}/pin            {pin}
 //	GET    /authgate/users/{user}/settings
@@ -36,6 +37,7 @@ import (
 //	POST   /authgate/keys/revoke                 {key}: by the key itself
 //	GET    /authgate/sessions[?user=]
 //	POST   /authgate/sessions/{id}/revoke
+//	GET    /authgate/lockouts                    accounts with failures or a lock now
 //	GET    /authgate/signing-keys
 //	POST   /authgate/signing-keys/rotate
 //	GET    /authgate/backup                      the whole store, consistent (a bbolt file, or for
@@ -152,6 +154,14 @@ func NewHandler(backend func() (Backend, error)) *Handler {
 			return http.StatusOK, v, err
 		})
 	}
+	handle("POST /authgate/users/{user}/unlock", func(b Backend, r *http.Request) (int, any, error) {
+		v, err := b.Ops.UnlockUser(user(r))
+		return http.StatusOK, v, err
+	})
+	handle("GET /authgate/lockouts", func(b Backend, _ *http.Request) (int, any, error) {
+		v, err := b.Ops.ListLockouts()
+		return http.StatusOK, v, err
+	})
 	handle("PUT /authgate/users/{user}/password", func(b Backend, r *http.Request) (int, any, error) {
 		var req struct {
 			Password string `json:"password"`

@@ -17,7 +17,7 @@ func TestAdminAPIStatuses(t *testing.T) {
 		errorHas           string
 	}{
 		{"POST", "/authgate/users", `{"username":"ann","password":"pw-ann-1234"}`, 201, ""},
-		{"POST", "/authgate/users", `{"username":"ANN","password":"pw-ann-1234"}`, 409, "already exists"},
+		{"POST", "/authgate/users", `{"username":"ANN","password":"pw-ann-1234"}`, 409, `username "ANN" is already in use`},
 		{"POST", "/authgate/users", `{"username":"bo"}`, 400, "password is required"},
 		{"POST", "/authgate/users", `{"username":"bo","password":"x","admin":true}`, 400, "unknown field"},
 		{"POST", "/authgate/users", `{"username":`, 400, "request body"},

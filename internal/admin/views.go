@@ -31,6 +31,9 @@ type UserView struct {
 	// SessionLimit 0 means the gateway's session_limit.
 	SessionLimit int `json:"sessionLimit"`
 	Settings     int `json:"settings"` // how many; `user setting list` shows them
+	// Lock is the lockout's state of the user's account (lockout.go);
+	// nil, and absent in JSON, when it has no failures and no lock.
+	Lock *LockView `json:"lock,omitempty"`
 	// Profile holds the profile fields that are set, by
 	// store.ProfileField.Name. In JSON each is a member of the user object
 	// itself, after the members above, in the table's order.
