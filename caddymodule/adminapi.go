@@ -65,6 +65,7 @@ func liveBackend() (admin.Backend, error) {
 		Rotate:    app.svc.RotateSigningKey,
 		Alg:       app.SigningAlg,
 		Caddyfile: caddyfileAdapter{},
+		Audit:     func(e admin.AdminEvent) { auditAdmin(app.audit, e) },
 	}, nil
 }
 

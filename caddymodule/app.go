@@ -165,7 +165,7 @@ func (a *App) open() error {
 	a.storePath = identity
 	shared := val.(sharedStore).Store
 	backend, location := shared.Backend()
-	a.logger.Info("authgate store open", zap.String("backend", backend), zap.String("location", location))
+	a.logger.Info("authgate store open", zap.String("backend", backend), zap.String("location", location), zap.String("version", Version()))
 	a.store = timed.New(shared, a.metrics.storeOp)
 	if err := a.svc.Open(a.store); err != nil {
 		return err

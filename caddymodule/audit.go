@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/authgate/authgate/internal/admin"
 	"github.com/authgate/authgate/internal/auth"
 )
 
@@ -55,7 +56,7 @@ func (o *observer) Event(ctx context.Context, e auth.Event) {
 	fields = appendIf(fields, "key_id", e.KeyID)
 	fields = appendIf(fields, "kid", e.SigningKID)
 	if !e.Until.IsZero() {
-		fields = append(fields, zap.Time("locked_until", e.Until.UTC()))
+		fields = append(fields, zap.String("locked_until", e.Until.UTC().Format(time.RFC3339)))
 	}
 	if e.Count > 0 {
 		fields = append(fields, zap.Int("count", e.Count))
@@ -85,10 +86,13 @@ func appendIf(fields []zap.Field, key, value string) []zap.Field {
 	return append(fields, zap.String(key, value))
 }
 
-// adminAudit writes the audit entry of an administrative change made
-// through the admin routes: what changed, on what, and from which admin
-// client address.
-func adminAudit(audit *zap.Logger, remoteAddr, action, target string, at time.Time) {
-	audit.Info("admin", zap.String("event", "admin"), zap.String("action", action),
-		zap.String("target", target), zap.String("admin_addr", remoteAddr), zap.Time("at", at.UTC()))
+// auditAdmin writes the audit entry of a change made through the admin
+// routes: the route, what it named, the id of what changed, and the admin
+// client's address.
+func auditAdmin(audit *zap.Logger, e admin.AdminEvent) {
+	fields := []zap.Field{zap.String("event", "admin"), zap.String("action", e.Action), zap.String("admin_addr", e.RemoteAddr)}
+	fields = appendIf(fields, "target", e.Target)
+	fields = appendIf(fields, "subject_id", e.SubjectID)
+	fields = appendIf(fields, "username", e.Username)
+	audit.Info("admin", fields...)
 }

@@ -27,7 +27,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "authgate",
-		Usage: "user|key|session|lockout|signing-key|backup|import|migrate ...",
+		Usage: "user|key|session|lockout|signing-key|backup|import|migrate|version ...",
 		Short: "Manages authgate users, API keys, sessions and signing keys",
 		Long: `
 Manages the authgate store: users (and their locks), API keys, sessions,
@@ -48,8 +48,21 @@ exits non-zero.
 // authgateCommand fills in `caddy authgate`: its flags and subcommands.
 func authgateCommand(cmd *cobra.Command) {
 	addClientFlags(cmd)
-	cmd.AddCommand(userCommand(), keyCommand(), sessionCommand(), lockoutCommand(), signingKeyCommand(), backupCommand(), importCommand(), migrateCommand())
+	cmd.AddCommand(userCommand(), keyCommand(), sessionCommand(), lockoutCommand(), signingKeyCommand(), backupCommand(), importCommand(), migrateCommand(), versionCommand())
 	groups(cmd)
+}
+
+// versionCommand prints authgate's version (see Version).
+func versionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Prints authgate's version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintln(cmd.OutOrStdout(), "authgate", Version())
+			return nil
+		},
+	}
 }
 
 // groups makes every command of the tree that only holds subcommands

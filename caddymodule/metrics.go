@@ -21,13 +21,13 @@ import (
 
 // The results of a proxied request (authgate_requests_total's result).
 const (
-	resultAuthenticated = iota // a valid credential; passed upstream
-	resultAllowed              // an allowed path; passed without one
-	resultUnauthorized         // no credential (401)
-	resultInvalidToken         // a bad, expired or revoked credential (401)
-	resultForbidden            // insufficient_scope (403)
-	resultInvalidRequest       // two credentials, a bad override (400)
-	resultUnavailable          // the store could not decide (503)
+	resultAuthenticated  = iota // a valid credential; passed upstream
+	resultAllowed               // an allowed path; passed without one
+	resultUnauthorized          // no credential (401)
+	resultInvalidToken          // a bad, expired or revoked credential (401)
+	resultForbidden             // insufficient_scope (403)
+	resultInvalidRequest        // two credentials, a bad override (400)
+	resultUnavailable           // the store could not decide (503)
 	nResults
 )
 

@@ -165,10 +165,13 @@ type Gateway struct {
 	SitePort   int
 	AdminPort  int
 	Up         *Upstream
-	env        []string
-	client     *http.Client
-	out        *lockedBuffer
-	starts     int
+	// GlobalExtra and HandlerExtra are written into the global options
+	// and the authgate directive by WriteConfig (set them, then call it).
+	GlobalExtra, HandlerExtra string
+	env                       []string
+	client                    *http.Client
+	out                       *lockedBuffer
+	starts                    int
 
 	proc    *exec.Cmd
 	done    chan struct{}
@@ -304,6 +307,7 @@ func (g *Gateway) WriteConfig(name, extraAllow string) string {
 	authgate {
 		db %q
 	}
+%s
 }
 
 http://127.0.0.1:%d {
@@ -313,10 +317,11 @@ http://127.0.0.1:%d {
 		api babel /v1/auth
 		jwks /.well-known/jwks.json
 		allow %s
+%s
 	}
 	reverse_proxy 127.0.0.1:%d
 }
-`, g.AdminPort, g.DB, g.SitePort, allow, g.Up.Port)
+`, g.AdminPort, g.DB, g.GlobalExtra, g.SitePort, allow, g.HandlerExtra, g.Up.Port)
 	p := filepath.Join(g.Dir, name)
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		g.t.Fatal(err)

@@ -32,7 +32,9 @@ func TestXcaddyStyleBuild(t *testing.T) {
 	// Our requirements (so nothing new is fetched), another module name,
 	// and ours replaced by the checkout, as xcaddy writes it.
 	mod := regexp.MustCompile(`(?m)^module .*$`).ReplaceAllString(string(gomod), "module xcaddycheck")
-	mod += fmt.Sprintf("\nrequire github.com/authgate/authgate v0.0.0\n\nreplace github.com/authgate/authgate => %s\n", root)
+	// A released version, as xcaddy requires one: list-modules shows it.
+	const version = "v0.17.0"
+	mod += fmt.Sprintf("\nrequire github.com/authgate/authgate %s\n\nreplace github.com/authgate/authgate => %s\n", version, root)
 	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
 	if err != nil {
 		t.Fatal(err)
@@ -61,13 +63,17 @@ func main() { caddycmd.Main() }
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building a main that imports only github.com/authgate/authgate: %v\n%s", err, out)
 	}
-	out, err := exec.CommandContext(ctx, filepath.Join(dir, "caddy"), "list-modules").CombinedOutput()
+	out, err := exec.CommandContext(ctx, filepath.Join(dir, "caddy"), "list-modules", "--versions").CombinedOutput()
 	if err != nil {
 		t.Fatalf("list-modules: %v\n%s", err, out)
 	}
 	for _, module := range []string{"authgate", "http.handlers.authgate", "admin.api.authgate"} {
-		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(module) + `$`).MatchString(string(out)) {
-			t.Errorf("list-modules does not show %s:\n%s", module, strings.TrimSpace(string(out)))
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(module) + ` ` + regexp.QuoteMeta(version) + `$`).MatchString(string(out)) {
+			t.Errorf("list-modules --versions does not show %s %s:\n%s", module, version, strings.TrimSpace(string(out)))
 		}
+	}
+	out, err = exec.CommandContext(ctx, filepath.Join(dir, "caddy"), "authgate", "version").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "authgate "+version {
+		t.Errorf("caddy authgate version: %v %q, want %q", err, out, "authgate "+version)
 	}
 }

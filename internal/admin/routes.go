@@ -60,6 +60,9 @@ type Backend struct {
 	// Caddyfile reads Caddyfiles for the caddyfile import; nil refuses
 	// that format.
 	Caddyfile CaddyfileAdapter
+	// Audit hears every change the routes make (audit.go); nil hears
+	// nothing (--db: the commands run on a file, by whoever holds it).
+	Audit func(AdminEvent)
 }
 
 func (b Backend) rotate() (SigningKeyView, error) {
@@ -112,6 +115,9 @@ func NewHandler(backend func() (Backend, error)) *Handler {
 			if err != nil {
 				fail(r, err)
 				return
+			}
+			if b.Audit != nil && audited(r) {
+				b.Audit(adminEvent(pattern, r, v))
 			}
 			writeJSON(w, status, v)
 		})
@@ -249,6 +255,9 @@ func NewHandler(backend func() (Backend, error)) *Handler {
 		if err != nil {
 			fail(r, err)
 			return
+		}
+		if b.Audit != nil {
+			b.Audit(adminEvent("GET /authgate/backup", r, nil))
 		}
 		kind, _ := b.Ops.Store.Backend()
 		w.Header().Set(BackupFormatHeader, kind)

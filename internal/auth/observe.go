@@ -62,13 +62,13 @@ type Event struct {
 	// SigningKID is a signing key's kid (signing_key_rotated).
 	SigningKID string
 	Until      time.Time // when a lock ends
-	Count     int       // sessions_ended: how many
+	Count      int       // sessions_ended: how many
 }
 
 // nopObserver observes nothing: a service built without an Observer.
 type nopObserver struct{}
 
-func (nopObserver) CacheLookup(bool)              {}
+func (nopObserver) CacheLookup(bool)             {}
 func (nopObserver) Event(context.Context, Event) {}
 
 // dialectKey carries the API a request came through.
