@@ -134,7 +134,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	var err error
-	if a.metrics, err = newMetrics(ctx.GetMetricsRegistry()); err != nil {
+	if a.metrics, err = newMetrics(ctx.GetMetricsRegistry(), a.cacheStats); err != nil {
 		return fmt.Errorf("authgate: metrics: %v", err)
 	}
 	a.svc, err = auth.Prepare(a.serviceConfig(), a.logger.Sugar())
@@ -320,3 +320,11 @@ var (
 	_ caddy.Provisioner  = (*App)(nil)
 	_ caddy.CleanerUpper = (*App)(nil)
 )
+
+// cacheStats is the decision cache's counts, for the metrics.
+func (a *App) cacheStats() (hits, misses uint64) {
+	if a.svc == nil {
+		return 0, 0
+	}
+	return a.svc.CacheStats()
+}

@@ -30,9 +30,6 @@ type observer struct {
 	audit   *zap.Logger
 }
 
-// CacheLookup counts a decision cache lookup; it is on the request path.
-func (o *observer) CacheLookup(hit bool) { o.metrics.CacheLookup(hit) }
-
 // Event counts e and writes its audit entry.
 func (o *observer) Event(ctx context.Context, e auth.Event) {
 	dialect := auth.DialectOf(ctx)

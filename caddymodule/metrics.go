@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,8 +17,10 @@ import (
 // label ever holds a user, a key or a path: every label value is one of a
 // fixed set, so no client can grow the series.
 //
-// The request path's counters are bound once, here: a request costs an
-// array index and an atomic add, never a label lookup.
+// The request path costs an array index and an atomic add, never a label
+// lookup or a call: the requests counters are plain atomics, read when
+// Prometheus scrapes (requestCounters), and the decision cache counts
+// itself (auth.Service.CacheStats).
 
 // The results of a proxied request (authgate_requests_total's result).
 const (
@@ -45,32 +48,24 @@ var credLabels = [nCreds]string{"none", "bearer", "api_key"}
 
 // metrics are one config's collectors.
 type metrics struct {
-	requests     [nResults][nCreds]prometheus.Counter
-	cacheHit     prometheus.Counter
-	cacheMiss    prometheus.Counter
+	requests     requestCounters
 	logins       *prometheus.CounterVec
 	lockouts     prometheus.Counter
 	refreshReuse prometheus.Counter
 	storeSeconds *prometheus.HistogramVec
 }
 
-// newMetrics makes the collectors and registers them with reg.
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// newMetrics makes the collectors and registers them with reg. cacheStats
+// reads the decision cache's counts (the service's, once it exists).
+func newMetrics(reg prometheus.Registerer, cacheStats func() (hits, misses uint64)) (*metrics, error) {
 	m := &metrics{}
-	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "authgate_requests_total",
-		Help: "Proxied requests authgate decided, by result and by the credential they carried.",
-	}, []string{"result", "method"})
-	for r := range nResults {
-		for c := range nCreds {
-			m.requests[r][c] = requests.WithLabelValues(resultLabels[r], credLabels[c])
-		}
-	}
-	cache := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "authgate_decision_cache_total",
-		Help: "Credential decisions taken from the cache (hit) or made from the store (miss).",
-	}, []string{"result"})
-	m.cacheHit, m.cacheMiss = cache.WithLabelValues("hit"), cache.WithLabelValues("miss")
+	const cacheHelp = "Credential decisions taken from the cache (hit) or made from the store (miss)."
+	cacheHit := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "authgate_decision_cache_total", Help: cacheHelp, ConstLabels: prometheus.Labels{"result": "hit"},
+	}, func() float64 { hits, _ := cacheStats(); return float64(hits) })
+	cacheMiss := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "authgate_decision_cache_total", Help: cacheHelp, ConstLabels: prometheus.Labels{"result": "miss"},
+	}, func() float64 { _, misses := cacheStats(); return float64(misses) })
 	m.logins = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "authgate_logins_total",
 		Help: "Logins (password, quick_login) and secret checks, by dialect and result.",
@@ -95,7 +90,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		_, waiting := secret.HashStats()
 		return float64(waiting)
 	})
-	for _, c := range []prometheus.Collector{requests, cache, m.logins, m.lockouts, m.refreshReuse, m.storeSeconds, hashWaiting} {
+	for _, c := range []prometheus.Collector{&m.requests, cacheHit, cacheMiss, m.logins, m.lockouts, m.refreshReuse, m.storeSeconds, hashWaiting} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -110,7 +105,29 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 }
 
 // request counts one proxied request's outcome.
-func (m *metrics) request(result, cred int) { m.requests[result][cred].Inc() }
+func (m *metrics) request(result, cred int) { m.requests.counts[result][cred].Add(1) }
+
+// requestCounters is authgate_requests_total: one atomic per result and
+// credential, exported as counters when scraped.
+type requestCounters struct {
+	counts [nResults][nCreds]atomic.Uint64
+}
+
+var requestsDesc = prometheus.NewDesc("authgate_requests_total",
+	"Proxied requests authgate decided, by result and by the credential they carried.",
+	[]string{"result", "method"}, nil)
+
+// Describe and Collect make requestCounters a prometheus.Collector.
+func (c *requestCounters) Describe(ch chan<- *prometheus.Desc) { ch <- requestsDesc }
+
+func (c *requestCounters) Collect(ch chan<- prometheus.Metric) {
+	for r := range nResults {
+		for cred := range nCreds {
+			ch <- prometheus.MustNewConstMetric(requestsDesc, prometheus.CounterValue,
+				float64(c.counts[r][cred].Load()), resultLabels[r], credLabels[cred])
+		}
+	}
+}
 
 // refusalResult is the result label of a refusal.
 func refusalResult(r *httpx.Refusal) int {
@@ -130,15 +147,6 @@ func refusalResult(r *httpx.Refusal) int {
 // storeOp observes one store operation (store/timed).
 func (m *metrics) storeOp(op string, d time.Duration) {
 	m.storeSeconds.WithLabelValues(op).Observe(d.Seconds())
-}
-
-// CacheLookup counts a decision cache lookup (auth.Observer).
-func (m *metrics) CacheLookup(hit bool) {
-	if hit {
-		m.cacheHit.Inc()
-	} else {
-		m.cacheMiss.Inc()
-	}
 }
 
 // event counts what the metrics count of an audit event.

@@ -23,15 +23,15 @@ func (s *Service) AuthenticateBearer(token string) (Principal, error) {
 	d := store.DigestOf(token)
 	if p, ok := s.bearers.Get(d.Slot()); ok && p.of(&d) && !p.lapsed(now) {
 		if s.unchanged(&p) {
-			s.observer.CacheLookup(true)
+			s.cacheHits.Add(1)
 			return p, nil
 		}
 		// One of its records was written since it was built: decide afresh
 		// from the token's already-verified facts.
-		s.observer.CacheLookup(false)
+		s.cacheMisses.Add(1)
 		return s.buildBearer(&d, p.token(), s.st.Generation())
 	}
-	s.observer.CacheLookup(false)
+	s.cacheMisses.Add(1)
 	gen := s.st.Generation()
 	claims, err := s.issuer.Load().Verify(token, now)
 	if err != nil && s.reloadIfRotated() {
@@ -93,13 +93,13 @@ func (s *Service) AuthenticateKey(key string) (Principal, error) {
 	now := s.now()
 	d := store.DigestOf(key)
 	if p, ok := s.keys.Get(d.Slot()); ok && p.of(&d) && !p.lapsed(now) && s.unchanged(&p) {
-		s.observer.CacheLookup(true)
+		s.cacheHits.Add(1)
 		if s.noteKeyUse(&p, now) {
 			s.keys.Set(d.Slot(), p, 1)
 		}
 		return p, nil
 	}
-	s.observer.CacheLookup(false)
+	s.cacheMisses.Add(1)
 	gen := s.st.Generation()
 	if _, err := secret.ParseSecret(secret.KeyPrefix, key); err != nil {
 		// Not one of ours. Keys imported from a legacy app have no

@@ -12,12 +12,10 @@ import (
 // a secret: no password, PIN, token, key or client secret ever enters an
 // Event.
 
-// Observer hears the service. Its calls are synchronous: CacheLookup runs
-// on every authenticated request and must cost no more than a counter.
+// Observer hears the service's events, synchronously. (The request path
+// reports nothing through it: the decision cache counts its hits itself,
+// see Service.CacheStats.)
 type Observer interface {
-	// CacheLookup reports whether a credential's decision came from the
-	// cache (hit) or had to be made from the store.
-	CacheLookup(hit bool)
 	// Event reports one security-relevant event. ctx is the request's
 	// (or context.Background() for the upkeep).
 	Event(ctx context.Context, e Event)
@@ -68,7 +66,6 @@ type Event struct {
 // nopObserver observes nothing: a service built without an Observer.
 type nopObserver struct{}
 
-func (nopObserver) CacheLookup(bool)             {}
 func (nopObserver) Event(context.Context, Event) {}
 
 // dialectKey carries the API a request came through.

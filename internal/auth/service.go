@@ -66,6 +66,10 @@ type Service struct {
 	bearers *ristretto.Cache[uint64, Principal]
 	keys    *ristretto.Cache[uint64, Principal]
 
+	// cacheHits and cacheMisses count the decisions taken from the
+	// caches and those made from the store (the metrics read them).
+	cacheHits, cacheMisses atomic.Uint64
+
 	usage  keyUsage
 	upkeep *maintainer
 }
@@ -148,6 +152,12 @@ type nopLogger struct{}
 func (nopLogger) Infow(string, ...any)  {}
 func (nopLogger) Warnw(string, ...any)  {}
 func (nopLogger) Errorw(string, ...any) {}
+
+// CacheStats reports how many credential decisions came from the caches
+// (hits) and how many were made from the store (misses) so far.
+func (s *Service) CacheStats() (hits, misses uint64) {
+	return s.cacheHits.Load(), s.cacheMisses.Load()
+}
 
 // Store is the store the service works on.
 func (s *Service) Store() store.Store { return s.st }
