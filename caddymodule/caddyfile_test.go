@@ -64,16 +64,23 @@ func TestAdaptGolden(t *testing.T) {
 
 func TestParseErrors(t *testing.T) {
 	handlerCases := map[string]string{
-		"argument on directive":   "authgate foo {\n}",
-		"unknown subdirective":    "authgate {\n\tbogus\n}",
-		"unknown dialect":         "authgate {\n\tapi soap /soap\n}",
-		"api without prefix":      "authgate {\n\tapi plentymarkets\n}",
-		"relative prefix":         "authgate {\n\tapi plentymarkets rest\n}",
-		"allow without paths":     "authgate {\n\tallow\n}",
-		"relative allow":          "authgate {\n\tallow health\n}",
-		"jwks relative":           "authgate {\n\tjwks jwks.json\n}",
-		"jwks two args":           "authgate {\n\tjwks /a /b\n}",
-		"forward_credentials arg": "authgate {\n\tforward_credentials yes\n}",
+		"argument on directive":    "authgate foo {\n}",
+		"unknown subdirective":     "authgate {\n\tbogus\n}",
+		"unknown dialect":          "authgate {\n\tapi soap /soap\n}",
+		"api without prefix":       "authgate {\n\tapi plentymarkets\n}",
+		"relative prefix":          "authgate {\n\tapi plentymarkets rest\n}",
+		"allow without paths":      "authgate {\n\tallow\n}",
+		"relative allow":           "authgate {\n\tallow health\n}",
+		"jwks relative":            "authgate {\n\tjwks jwks.json\n}",
+		"jwks two args":            "authgate {\n\tjwks /a /b\n}",
+		"forward_credentials arg":  "authgate {\n\tforward_credentials yes\n}",
+		"key header Authorization": "authgate {\n\tapi_key_header Authorization\n}",
+		"key header authorization": "authgate {\n\tapi_key_header authorization\n}",
+		"key header Proxy-Auth":    "authgate {\n\tapi_key_header Proxy-Authorization\n}",
+		"key header Cookie":        "authgate {\n\tapi_key_header Cookie\n}",
+		"key header colon":         "authgate {\n\tapi_key_header x-key:\n}",
+		"health relative":          "authgate {\n\thealth health\n}",
+		"health two args":          "authgate {\n\thealth /a /b\n}",
 	}
 	for name, input := range handlerCases {
 		t.Run("handler/"+name, func(t *testing.T) {

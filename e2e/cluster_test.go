@@ -152,6 +152,9 @@ func TestClusterOfThree(t *testing.T) {
 	}
 	g1.Login(t, "ann", pw)
 	acceptedEverywhere("a key with one etcd member down", apiKey(live.Key))
+	if r := g1.Do(t, "GET", "/authgate/health", nil, nil); r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"store":"etcd"`) {
+		t.Errorf("health with one member down: %s, want 200 naming etcd", r)
+	}
 
 	// Quorum lost: logins fail with 503 at once, cached credentials are
 	// served for at most max_stale (1s here), then refused with 503; never
@@ -182,6 +185,11 @@ func TestClusterOfThree(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	// The health check says so too, while decisions fail closed.
+	if r, err := g0.TryDo("GET", "/authgate/health", nil, nil); err != nil || r.Status != http.StatusServiceUnavailable ||
+		strings.TrimSpace(string(r.Body)) != `{"status":"unavailable","store":"etcd"}` {
+		t.Errorf("health without quorum: %v %v, want 503 unavailable", r, err)
+	}
 	if err := cluster.Restart(1); err != nil {
 		t.Fatalf("restarting member 1: %v", err)
 	}
@@ -202,6 +210,9 @@ func TestClusterOfThree(t *testing.T) {
 		}
 	}
 	g2.Login(t, "ann", pw)
+	if r := g2.Do(t, "GET", "/authgate/health", nil, nil); r.Status != http.StatusOK {
+		t.Errorf("health after the quorum's return: %s, want 200", r)
+	}
 
 	// kill -9 a gateway mid-write: every user it acknowledged is there,
 	// seen through another instance.
@@ -277,6 +288,7 @@ http://127.0.0.1:%d {
 		api plentymarkets /rest
 		api babel /v1/auth
 		allow /health
+		health /authgate/health
 	}
 	reverse_proxy 127.0.0.1:%d
 }

@@ -89,6 +89,20 @@ var mutants = []mutant{
 	{18, "identifiers are capped before lookup", "internal/auth/login.go",
 		"\tif err := checkLoginSize(login); err != nil {", "\tif err := checkLoginSize(\"\"); err != nil {",
 		[]string{"./internal/auth", "./caddymodule"}, "TestLoginRefusals|TestIdentifierCaps"},
+	{19, "validate neither opens nor creates the store", "caddymodule/app.go",
+		"\ta.svc, err = auth.Prepare(a.serviceConfig(), a.logger.Sugar())\n\treturn err\n}",
+		"\tif a.svc, err = auth.Prepare(a.serviceConfig(), a.logger.Sugar()); err != nil {\n\t\treturn err\n\t}\n\treturn a.open()\n}",
+		[]string{"./caddymodule", "./e2e"}, "TestProvisionLeavesTheStoreAlone|TestValidateOnALiveServer|TestExampleCaddyfileValidates"},
+	{20, "an unknown login is not repeated in the audit trail", "internal/auth/login.go",
+		"\t\tif u == nil {\n\t\t\tsecret.VerifyDummy(password)\n\t\t\tev.Reason = ReasonUnknownUser",
+		"\t\tif u == nil {\n\t\t\tsecret.VerifyDummy(password)\n\t\t\tev.Username = login\n\t\t\tev.Reason = ReasonUnknownUser",
+		[]string{"./internal/auth", "./e2e"}, "TestLoginEvents|TestAuditTrail"},
+	{21, "a plentymarkets client sees a lock as 403", "internal/dialect/plentymarkets/plentymarkets.go",
+		"\tc.Status = http.StatusForbidden\n", "\tc.Status = http.StatusTooManyRequests\n",
+		[]string{"./caddymodule", "./e2e"}, "TestPlentymarketsLockIs403|TestPlentyClientSession"},
+	{22, "metric labels never hold a client's input", "caddymodule/metrics.go",
+		"\t\tm.logins.WithLabelValues(dialect, e.Reason).Inc()", "\t\tm.logins.WithLabelValues(dialect, e.Reason+e.Username).Inc()",
+		[]string{"./e2e"}, "TestMetricsScrape"},
 }
 
 func main() {

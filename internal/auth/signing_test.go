@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"strings"
@@ -82,5 +83,63 @@ func TestSigningKeyRotation(t *testing.T) {
 	keys, err := e.st.SigningKeys()
 	if err != nil || len(keys) != 1 || keys[0].KID != rotated.KID {
 		t.Fatalf("signing keys after pruning: %+v %v", keys, err)
+	}
+}
+
+// A signing_alg change: the new configuration signs with a key of its
+// algorithm, and the old algorithm's key is retired in the store (not just
+// set aside in memory), so tokens it signed keep verifying until they
+// expire and then it is pruned like any rotated key, out of the JWKS.
+// Starting again on the same algorithm rotates nothing more.
+func TestSigningAlgChangeRetiresTheOldKey(t *testing.T) {
+	e := newEnv(t)
+	e.addUser("ada", "pw-ada-1234")
+	before := e.login("ada", "pw-ada-1234")
+	oldKid := kidOf(t, before.Access)
+
+	cfg := e.svc.Config()
+	cfg.SigningAlg = "ES256"
+	svc, err := New(e.st, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	keys, err := e.st.SigningKeys()
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("signing keys after the change: %+v %v, want the old and a new one", keys, err)
+	}
+	for _, k := range keys {
+		switch {
+		case k.KID == oldKid && k.RetiredAt.IsZero():
+			t.Errorf("the EdDSA key is not retired in the store after signing_alg ES256")
+		case k.KID != oldKid && (k.Alg != "ES256" || !k.RetiredAt.IsZero()):
+			t.Errorf("the new key: %s retired %v, want an unretired ES256 key", k.Alg, k.RetiredAt)
+		}
+	}
+	pair, err := svc.Login(context.Background(), "ada", "pw-ada-1234")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kid := kidOf(t, pair.Access); kid == oldKid {
+		t.Error("the new configuration signs with the old algorithm's key")
+	}
+	if _, err := svc.AuthenticateBearer(before.Access); err != nil {
+		t.Errorf("a token signed before the change: %v", err)
+	}
+
+	// Once more on ES256: nothing to retire, no new key.
+	again, err := New(e.st, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(again.Close)
+	if keys, _ := e.st.SigningKeys(); len(keys) != 2 {
+		t.Errorf("a second start on ES256 made %d keys, want 2", len(keys))
+	}
+
+	e.clock.add(cfg.AccessTTL + 2*time.Minute)
+	svc.pruneAndReload()
+	if kids := jwksKids(t, svc); len(kids) != 1 || kids[0] == oldKid {
+		t.Errorf("JWKS after the old tokens expired: %v, want only the ES256 key", kids)
 	}
 }
