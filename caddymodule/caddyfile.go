@@ -169,6 +169,11 @@ func lockoutArgs(d *caddyfile.Dispenser) (int, caddy.Duration, error) {
 //		header_prefix <prefix>
 //		forward_credentials
 //		health <path>
+//		browser <prefix> {
+//			idle     <duration>
+//			lifetime <duration>
+//			template <file>
+//		}
 //	}
 func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	var handler Handler
@@ -225,6 +230,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err == nil && !strings.HasPrefix(h.Health, "/") {
 				err = d.Errf("health path %q must start with /", h.Health)
 			}
+		case "browser":
+			if h.Browser != nil {
+				return d.Err("browser may appear only once")
+			}
+			h.Browser, err = unmarshalBrowser(d)
 		case "header_prefix":
 			h.HeaderPrefix, err = oneArg(d)
 		case "forward_credentials":
@@ -240,6 +250,32 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	return nil
+}
+
+// unmarshalBrowser parses `browser <prefix> [{ idle, lifetime, template }]`.
+func unmarshalBrowser(d *caddyfile.Dispenser) (*BrowserConfig, error) {
+	args := d.RemainingArgs()
+	if len(args) != 1 || !strings.HasPrefix(args[0], "/") || args[0] == "/" {
+		return nil, d.Err("browser takes one prefix below the site root, e.g. browser /auth")
+	}
+	c := &BrowserConfig{Prefix: strings.TrimSuffix(args[0], "/")}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "idle":
+			c.Idle, err = durationArg(d)
+		case "lifetime":
+			c.Lifetime, err = durationArg(d)
+		case "template":
+			c.Template, err = oneArg(d)
+		default:
+			err = d.Errf("unknown browser option %q (want idle, lifetime or template)", d.Val())
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
 }
 
 // Interface guards

@@ -5,12 +5,14 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/authgate/authgate/internal/auth"
+	"github.com/authgate/authgate/internal/browser"
 	"github.com/authgate/authgate/internal/dialect/babel"
 	"github.com/authgate/authgate/internal/dialect/plentymarkets"
 	"github.com/authgate/authgate/internal/httpx"
@@ -43,6 +45,8 @@ type Handler struct {
 	// Health is the path of the health check: 200 while the store
 	// answers, else 503, with a JSON body.
 	Health string `json:"health,omitempty"`
+	// Browser serves a login page and cookie sessions for browsers.
+	Browser *BrowserConfig `json:"browser,omitempty"`
 
 	app      *App
 	routes   map[string]http.HandlerFunc
@@ -50,9 +54,23 @@ type Handler struct {
 	hygiene  httpx.Hygiene
 	cred     httpx.Credentials
 	identity identityHeaders
+	browser  *browser.Browser // nil unless configured
 	metrics  *metrics
 	logger   *zap.Logger
 	plenty   prefixes // of the plentymarkets mounts: refusals there take its shape
+}
+
+// BrowserConfig is `browser <prefix> { idle, lifetime, template }`.
+type BrowserConfig struct {
+	// Prefix mounts {prefix}/login and {prefix}/logout.
+	Prefix string `json:"prefix"`
+	// Idle ends a session unused this long (default 30m); Lifetime ends
+	// it regardless (default 12h).
+	Idle     caddy.Duration `json:"idle,omitempty"`
+	Lifetime caddy.Duration `json:"lifetime,omitempty"`
+	// Template is an html/template file to use instead of the built-in
+	// login page.
+	Template string `json:"template,omitempty"`
 }
 
 // APIMount is one `api <dialect> <prefix>` line.
@@ -126,6 +144,19 @@ func (h *Handler) setup(ctx caddy.Context, app *App) (err error) {
 			return err
 		}
 	}
+	if c := h.Browser; c != nil {
+		if h.browser, err = browser.New(app.svc, browser.Config{
+			Prefix: c.Prefix, Idle: time.Duration(c.Idle), Lifetime: time.Duration(c.Lifetime), Template: c.Template,
+		}, h.logger); err != nil {
+			return fmt.Errorf("authgate: %v", err)
+		}
+		if err := h.mount(c.Prefix, nil); err != nil {
+			return err
+		}
+		if err := h.mount("", h.browser.Routes()); err != nil {
+			return err
+		}
+	}
 
 	h.allow, err = newAllowList(ctx, h.Allow)
 	return err
@@ -187,6 +218,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 
 	p, err := h.cred.Authenticate(h.app.svc, r)
+	if err == httpx.ErrNoCredential && h.browser != nil {
+		p, err = h.authenticateBrowser(r)
+		if err != nil && browser.WantsPage(r) {
+			h.metrics.request(resultUnauthorized, credSession)
+			h.browser.RedirectToLogin(w, r)
+			return nil
+		}
+	}
 	if err != nil {
 		return h.deny(w, r, err)
 	}
@@ -206,8 +245,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 	}
 	cred := credBearer
-	if p.ByKey() {
+	switch {
+	case p.ByKey():
 		cred = credAPIKey
+	case p.BySession():
+		cred = credSession
 	}
 	h.metrics.request(resultAuthenticated, cred)
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
@@ -221,6 +263,29 @@ func (h *Handler) dropCredentials(r *http.Request) {
 	if !h.ForwardCredentials {
 		h.hygiene.DropCredentials(r.Header)
 	}
+	if h.browser != nil {
+		// The session cookie is authgate's, never the app's: it is not
+		// forwarded, even with forward_credentials.
+		h.browser.StripCookies(r.Header)
+	}
+}
+
+// authenticateBrowser resolves the session cookie of a request that
+// carries no other credential. An unsafe request it authenticates must
+// come from this site (CSRF).
+func (h *Handler) authenticateBrowser(r *http.Request) (auth.Principal, error) {
+	cookie, ok := h.browser.SessionCookie(r)
+	if !ok {
+		return auth.Principal{}, httpx.ErrNoCredential
+	}
+	p, err := h.browser.Authenticate(cookie)
+	if err != nil {
+		return p, err
+	}
+	if err := h.browser.CheckSameSite(r); err != nil {
+		return auth.Principal{}, err
+	}
+	return p, nil
 }
 
 // deny counts a refused proxied request and answers it.
@@ -231,6 +296,10 @@ func (h *Handler) deny(w http.ResponseWriter, r *http.Request, err error) error 
 		cred = credAPIKey
 	case len(r.Header["Authorization"]) > 0:
 		cred = credBearer
+	case h.browser != nil:
+		if _, ok := h.browser.SessionCookie(r); ok {
+			cred = credSession
+		}
 	}
 	h.metrics.request(refusalResult(httpx.RefusalOf(err)), cred)
 	return h.refuse(w, r, err)

@@ -41,10 +41,11 @@ const (
 	credNone = iota
 	credBearer
 	credAPIKey
+	credSession // a browser session cookie
 	nCreds
 )
 
-var credLabels = [nCreds]string{"none", "bearer", "api_key"}
+var credLabels = [nCreds]string{"none", "bearer", "api_key", "session"}
 
 // metrics are one config's collectors.
 type metrics struct {
@@ -96,7 +97,7 @@ func newMetrics(reg prometheus.Registerer, cacheStats func() (hits, misses uint6
 		}
 	}
 	// Every login result of both dialects shows from the first scrape.
-	for _, dialect := range []string{"plentymarkets", "babel"} {
+	for _, dialect := range []string{"plentymarkets", "babel", "browser"} {
 		for _, result := range []string{"ok", auth.ReasonUnknownUser, auth.ReasonWrongPassword, auth.ReasonLocked} {
 			m.logins.WithLabelValues(dialect, result)
 		}

@@ -257,7 +257,7 @@ func secretInURL(target string) bool {
 }
 
 func looksLikeSecret(s string) bool {
-	for _, prefix := range []string{secret.KeyPrefix, secret.ClientSecretPrefix, secret.RefreshPrefix} {
+	for _, prefix := range []string{secret.KeyPrefix, secret.ClientSecretPrefix, secret.RefreshPrefix, secret.SessionPrefix} {
 		if _, err := secret.ParseSecret(prefix, s); err == nil {
 			return true
 		}

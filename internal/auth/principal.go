@@ -38,8 +38,8 @@ type Principal struct {
 	// needs, with the IDs in text and the deadline, to decide afresh after
 	// a write without verifying the signature again.
 	epoch int64
-	// lastUse is when this key's use was last recorded, in Unix seconds
-	// (API keys only; see noteKeyUse).
+	// lastUse is when this key's or browser session's use was last
+	// recorded, in Unix seconds (see noteKeyUse, noteSessionUse).
 	lastUse int64
 
 	// restricted principals may only use the methods perms allows: every
@@ -49,6 +49,8 @@ type Principal struct {
 	// byKey is set for an API key; a Bearer token's principal may still
 	// carry a key ID (a quick_login session rests on a key).
 	byKey bool
+	// bySession is set for a browser session's cookie.
+	bySession bool
 }
 
 // principalMaxSize bounds a Principal: ristretto keeps a value inline in
@@ -97,11 +99,15 @@ func (p *Principal) Roles() string { return p.part(partRoles) }
 // on; "" otherwise.
 func (p *Principal) KeyID() string { return p.part(partKeyID) }
 
-// SessionID is the session of a Bearer token; "" for an API key.
+// SessionID is the session of a Bearer token or a browser cookie; "" for
+// an API key.
 func (p *Principal) SessionID() string { return p.part(partSessionID) }
 
 // ByKey reports whether the credential was an API key.
 func (p *Principal) ByKey() bool { return p.byKey }
+
+// BySession reports whether the credential was a browser session cookie.
+func (p *Principal) BySession() bool { return p.bySession }
 
 // Restricted reports whether the principal may use only the methods its
 // Permissions allow: every API key, and sessions opened with a key's
@@ -111,18 +117,23 @@ func (p *Principal) Restricted() bool { return p.restricted }
 // Permissions are a restricted principal's permissions.
 func (p *Principal) Permissions() store.Permission { return p.perms }
 
-// Method names how the caller authenticated: MethodAPIKey or MethodBearer.
+// Method names how the caller authenticated: MethodAPIKey, MethodSession
+// or MethodBearer.
 func (p *Principal) Method() string {
-	if p.byKey {
+	switch {
+	case p.byKey:
 		return MethodAPIKey
+	case p.bySession:
+		return MethodSession
 	}
 	return MethodBearer
 }
 
 // The values of Principal.Method, as upstreams see them in X-Auth-Method.
 const (
-	MethodBearer = "bearer"
-	MethodAPIKey = "api_key"
+	MethodBearer  = "bearer"
+	MethodAPIKey  = "api_key"
+	MethodSession = "session" // a browser session cookie
 )
 
 // Allows reports whether the principal may use method.
@@ -224,6 +235,22 @@ func bearerPrincipal(d *store.Digest, t verifiedToken, u *store.User, s *store.S
 // a deadline too early only costs verifying the token again.
 func (p *Principal) token() verifiedToken {
 	return verifiedToken{userID: p.UserID(), sessionID: p.SessionID(), epoch: p.epoch, expires: time.Unix(0, p.deadline)}
+}
+
+// sessionPrincipal builds the principal of a browser session's cookie,
+// whose digest is d, last used at seen.
+func sessionPrincipal(d *store.Digest, u *store.User, s *store.Session, seen time.Time) Principal {
+	p := newPrincipal(d, u, "", s.ID)
+	p.bySession = true
+	p.lapses(s.ExpiresAt)
+	p.lastUse = seen.Unix()
+	return p
+}
+
+// idle reports whether a browser session's principal has gone unused for
+// idle or longer at now.
+func (p *Principal) idle(now time.Time, idle time.Duration) bool {
+	return now.Unix()-p.lastUse >= int64(idle/time.Second)
 }
 
 // keyPrincipal builds the principal of an API key.

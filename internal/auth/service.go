@@ -59,12 +59,13 @@ type Service struct {
 	issuerGen  atomic.Uint64
 	reloading  sync.Mutex
 	lastReload atomic.Int64
-	// Verified credentials, by their digest's Slot. Two caches so that no
+	// Verified credentials, by their digest's Slot. A cache per kind so that no
 	// string of one kind can ever find a principal of the other. Only
 	// credentials that verified are ever added. Principals are held by
 	// value: see Principal.
-	bearers *ristretto.Cache[uint64, Principal]
-	keys    *ristretto.Cache[uint64, Principal]
+	bearers  *ristretto.Cache[uint64, Principal]
+	keys     *ristretto.Cache[uint64, Principal]
+	sessions *ristretto.Cache[uint64, Principal] // browser session cookies
 
 	// cacheHits and cacheMisses count the decisions taken from the
 	// caches and those made from the store (the metrics read them).
@@ -109,6 +110,11 @@ func Prepare(cfg Config, logger Logger) (*Service, error) {
 	}
 	if s.keys, err = newPrincipalCache(cfg.CacheEntries); err != nil {
 		s.bearers.Close()
+		return nil, err
+	}
+	if s.sessions, err = newPrincipalCache(cfg.CacheEntries); err != nil {
+		s.bearers.Close()
+		s.keys.Close()
 		return nil, err
 	}
 	return s, nil
@@ -176,6 +182,7 @@ func (s *Service) JWKS() []byte { return s.issuer.Load().JWKS() }
 func (s *Service) WaitCaches() {
 	s.bearers.Wait()
 	s.keys.Wait()
+	s.sessions.Wait()
 }
 
 // Close closes the decision caches. It must come after the last request
@@ -188,5 +195,8 @@ func (s *Service) closeCaches() {
 	}
 	if s.keys != nil {
 		s.keys.Close()
+	}
+	if s.sessions != nil {
+		s.sessions.Close()
 	}
 }

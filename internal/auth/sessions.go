@@ -36,31 +36,47 @@ func (s *Service) openSession(ctx context.Context, u *store.User, perms store.Pe
 		Permissions: perms,
 		KeyID:       keyID,
 	}
-	ended, err := s.st.CreateSession(sess, store.DigestOf(refresh), s.sessionLimit(u))
+	ended, err := s.storeSession(u, sess, store.DigestOf(refresh), now)
 	if err != nil {
-		return TokenPair{}, unavailable(err)
-	}
-	if _, err := s.st.UpdateUser(u.ID, func(u *store.User) error {
-		u.LastLogIn = now
-		return nil
-	}); err != nil {
-		return TokenPair{}, unavailable(err)
+		return TokenPair{}, err
 	}
 	pair, err := s.issuePair(u, sess, refresh, now)
 	if err != nil {
 		return pair, err
 	}
+	s.sessionOpened(ctx, u, sess, ended)
+	return pair, nil
+}
+
+// storeSession stores a new session of u, whose first secret (refresh
+// token or browser cookie) has digest d, under u's session limit, and
+// records the login. It returns how many older sessions the limit ended.
+func (s *Service) storeSession(u *store.User, sess *store.Session, d store.Digest, now time.Time) (int, error) {
+	ended, err := s.st.CreateSession(sess, d, s.sessionLimit(u))
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	if _, err := s.st.UpdateUser(u.ID, func(u *store.User) error {
+		u.LastLogIn = now
+		return nil
+	}); err != nil {
+		return 0, unavailable(err)
+	}
+	return ended, nil
+}
+
+// sessionOpened reports a login, and the sessions its limit ended.
+func (s *Service) sessionOpened(ctx context.Context, u *store.User, sess *store.Session, ended int) {
 	check := "password"
-	if keyID != "" {
+	if sess.KeyID != "" {
 		check = "client_secret"
 	}
-	ev := Event{Kind: EventLogin, Check: check, UserID: u.ID, Username: u.Username, SessionID: sess.ID, KeyID: keyID}
+	ev := Event{Kind: EventLogin, Check: check, UserID: u.ID, Username: u.Username, SessionID: sess.ID, KeyID: sess.KeyID}
 	s.observer.Event(ctx, ev)
 	if ended > 0 {
 		ev.Kind, ev.Check, ev.Count = EventSessionsEnded, "", ended
 		s.observer.Event(ctx, ev)
 	}
-	return pair, nil
 }
 
 // sessionLimit is how many live sessions of one budget u may have.

@@ -21,10 +21,12 @@ const (
 	signingKeysInterval = time.Second
 )
 
-// keyUsage collects the keys used since the last flush.
+// keyUsage collects the keys and browser sessions used since the last
+// flush.
 type keyUsage struct {
-	mu      sync.Mutex
-	pending map[string]time.Time // key ID → last use
+	mu       sync.Mutex
+	pending  map[string]time.Time // key ID → last use
+	sessions map[string]time.Time // browser session ID → last use
 }
 
 // noteKeyUse records that p's key was used at now, at most once per
@@ -46,17 +48,34 @@ func (s *Service) noteKeyUse(p *Principal, now time.Time) bool {
 	return true
 }
 
-// FlushKeyUsage writes the collected uses in one batch.
+// FlushKeyUsage writes the collected uses of keys and browser sessions,
+// a batch of each. A batch that fails is kept for the next flush.
 func (s *Service) FlushKeyUsage() {
 	s.usage.mu.Lock()
-	batch := s.usage.pending
-	s.usage.pending = nil
+	keys, sessions := s.usage.pending, s.usage.sessions
+	s.usage.pending, s.usage.sessions = nil, nil
 	s.usage.mu.Unlock()
-	if len(batch) == 0 {
-		return
+	if len(keys) > 0 {
+		if err := s.st.TouchAPIKeys(keys); err != nil {
+			s.logger.Warnw("recording API key use", "keys", len(keys), "error", err)
+		}
 	}
-	if err := s.st.TouchAPIKeys(batch); err != nil {
-		s.logger.Warnw("recording API key use", "keys", len(batch), "error", err)
+	if len(sessions) > 0 {
+		if err := s.st.TouchSessions(sessions); err != nil {
+			s.logger.Warnw("recording browser session use", "sessions", len(sessions), "error", err)
+			s.usage.mu.Lock()
+			// Keep them: an idle timeout must not end a session that was
+			// used, because its use could not be written.
+			for id, t := range sessions {
+				if s.usage.sessions == nil {
+					s.usage.sessions = make(map[string]time.Time)
+				}
+				if t.After(s.usage.sessions[id]) {
+					s.usage.sessions[id] = t
+				}
+			}
+			s.usage.mu.Unlock()
+		}
 	}
 }
 

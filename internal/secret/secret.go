@@ -27,6 +27,7 @@ const (
 	KeyPrefix          = "ag_"   // API key
 	ClientSecretPrefix = "agcs_" // client secret of an API key (quick_login)
 	RefreshPrefix      = "agr_"  // refresh token
+	SessionPrefix      = "ags_"  // browser session cookie
 )
 
 const (
@@ -78,7 +79,7 @@ func ParseSecret(prefix, s string) (store.Digest, error) {
 // their prefix, so a hint never gives away most of a secret.
 func Mask(secret string) string {
 	prefix := ""
-	for _, p := range []string{ClientSecretPrefix, RefreshPrefix, KeyPrefix} {
+	for _, p := range []string{ClientSecretPrefix, RefreshPrefix, SessionPrefix, KeyPrefix} {
 		if len(secret) >= len(p) && secret[:len(p)] == p {
 			prefix = p
 			break
