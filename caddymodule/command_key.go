@@ -112,7 +112,7 @@ func sessionCommand() *cobra.Command {
 				return err
 			}
 			return printOut(cmd, sessions, func(w io.Writer) {
-				fmt.Fprintln(w, "ID\tUSER\tCREATED\tEXPIRES\tKEY\tSTATE")
+				fmt.Fprintln(w, "ID\tUSER\tKIND\tCREATED\tEXPIRES\tLAST SEEN\tKEY\tSTATE")
 				for _, s := range sessions {
 					st := "live"
 					if s.Revoked {
@@ -120,7 +120,7 @@ func sessionCommand() *cobra.Command {
 					} else if !time.Now().Before(s.ExpiresAt) {
 						st = "expired"
 					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.User, formatTime(s.CreatedAt), formatTime(s.ExpiresAt), dash(s.KeyID), st)
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.User, s.Kind(), formatTime(s.CreatedAt), formatTime(s.ExpiresAt), formatTime(s.LastSeen), dash(s.KeyID), st)
 				}
 			})
 		}),

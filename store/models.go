@@ -263,6 +263,12 @@ type Session struct {
 	// (quick_login) to that key's permissions; zero means the user's own.
 	Permissions Permission `json:"permissions,omitempty"`
 	KeyID       string     `json:"keyId,omitempty"`
+	// Browser marks a session opened by the browser login: its secret is
+	// a cookie, stored like a first refresh token and never rotated.
+	Browser bool `json:"browser,omitempty"`
+	// LastSeen is when the session was last used, to within a minute,
+	// written in batches (TouchSessions); zero until first touched.
+	LastSeen time.Time `json:"lastSeen,omitzero"`
 }
 
 // Alive reports whether the session's access tokens may be used at now.

@@ -152,6 +152,16 @@ type Sessions interface {
 	// and is ErrRefreshReused, returned with the session (for the audit
 	// trail); a revoked or expired session is ErrSessionRevoked.
 	RotateRefresh(old, next Digest, now, expiresAt time.Time) (*Session, error)
+	// SessionBySecret returns the session whose live (unspent) refresh
+	// token or browser cookie has digest d. An unknown or spent digest is
+	// ErrNotFound. A revoked or expired session is returned as it is:
+	// check Alive and ExpiresAt.
+	SessionBySecret(d Digest) (*Session, error)
+	// TouchSessions records when sessions were last used, many at once.
+	// LastSeen only moves forward; unknown IDs are skipped. It neither
+	// moves Generation nor marks the sessions changed (nothing cached is
+	// decided by it; the browser code keeps the recent uses in memory).
+	TouchSessions(lastSeen map[string]time.Time) error
 	// RevokeSession revokes the session. Revoking a revoked session changes
 	// nothing; an unknown one is ErrNotFound.
 	RevokeSession(id, reason string, at time.Time) error
@@ -203,7 +213,8 @@ type Attempts interface {
 // its own commits, a cluster backend from its watch.
 type ChangeFeed interface {
 	// Generation is a counter that moves after every write that changed a
-	// user, session or API key record (except TouchAPIKeys). A decision
+	// user, session or API key record (except TouchAPIKeys and
+	// TouchSessions). A decision
 	// made from records read after loading Generation still holds as long
 	// as Generation has not moved, or ChangedSince says its records were not
 	// written since.

@@ -2,9 +2,11 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/authgate/authgate/internal/auth"
 	"github.com/authgate/authgate/store"
@@ -278,5 +280,42 @@ func TestAdminOpsFindUserByIDNeverByLogin(t *testing.T) {
 	}
 	if _, err := e.ops.findUser("usr_nobody"); err == nil || !strings.Contains(err.Error(), `no user "usr_nobody"`) {
 		t.Errorf("unknown id: %v", err)
+	}
+}
+
+// ListSessions shows a browser session as one, with when it was last
+// seen; the JSON leaves both out for a session that has neither.
+func TestAdminOpsListSessionsBrowser(t *testing.T) {
+	e := newEnv(t)
+	u := e.addUser("bo", "pw-bo-12345")
+	e.login("bo", "pw-bo-12345")
+	browser := &store.Session{UserID: u.ID, Browser: true, ExpiresAt: time.Now().Add(time.Hour)}
+	if _, err := e.st.CreateSession(browser, store.DigestOf("cookie"), 0); err != nil {
+		t.Fatal(err)
+	}
+	seen := time.Now().UTC().Truncate(time.Minute)
+	if err := e.st.TouchSessions(map[string]time.Time{browser.ID: seen}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := e.ops.ListSessions("bo")
+	if err != nil || len(list) != 2 {
+		t.Fatalf("ListSessions = %+v, %v", list, err)
+	}
+	for _, v := range list {
+		raw, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hasBrowser, hasSeen := strings.Contains(string(raw), `"browser":true`), strings.Contains(string(raw), `"lastSeen":`)
+		if v.ID == browser.ID {
+			if !v.Browser || !v.LastSeen.Equal(seen) || !hasBrowser || !hasSeen || v.Kind() != "browser" {
+				t.Errorf("browser session view %s (kind %s)", raw, v.Kind())
+			}
+		} else if v.Browser || hasBrowser || hasSeen || v.Kind() != "login" {
+			t.Errorf("password login view %s (kind %s)", raw, v.Kind())
+		}
+	}
+	if k := (SessionView{KeyID: "key_x"}).Kind(); k != "quick_login" {
+		t.Errorf("a session opened with a key is of kind %q, want quick_login", k)
 	}
 }

@@ -160,13 +160,31 @@ type SessionView struct {
 	RevokeReason string    `json:"revokeReason,omitempty"`
 	KeyID        string    `json:"keyId,omitempty"`
 	Permissions  string    `json:"permissions,omitempty"`
+	// Browser marks a session of the browser login (a cookie).
+	Browser bool `json:"browser,omitempty"`
+	// LastSeen is the last use the store has recorded, to within a
+	// minute (browser sessions); absent until then.
+	LastSeen time.Time `json:"lastSeen,omitzero"`
+}
+
+// Kind names how the session was opened: "quick_login" (an API key's
+// client secret), "browser" (the browser login's cookie) or "login" (a
+// password login with refresh tokens).
+func (v SessionView) Kind() string {
+	switch {
+	case v.KeyID != "":
+		return "quick_login"
+	case v.Browser:
+		return "browser"
+	}
+	return "login"
 }
 
 func viewSession(s *store.Session, user string) SessionView {
 	return SessionView{
 		ID: s.ID, UserID: s.UserID, User: user, CreatedAt: s.CreatedAt, RefreshedAt: s.RefreshedAt,
 		ExpiresAt: s.ExpiresAt, Revoked: s.Revoked, RevokedAt: s.RevokedAt, RevokeReason: s.RevokeReason,
-		KeyID: s.KeyID, Permissions: s.Permissions.String(),
+		KeyID: s.KeyID, Permissions: s.Permissions.String(), Browser: s.Browser, LastSeen: s.LastSeen,
 	}
 }
 

@@ -32,6 +32,7 @@ var (
 	bucketKeysLastUsed     = bucket{[]byte("keys_last_used"), "key ID → last use, 8-byte big-endian Unix nanoseconds"}
 	bucketSessions         = bucket{[]byte("sessions"), "session ID → JSON store.Session"}
 	bucketSessionsByUser   = bucket{[]byte("sessions_by_user"), `userID "/" sessionID → empty`}
+	bucketSessionsLastSeen = bucket{[]byte("sessions_last_seen"), "session ID → last use, 8-byte big-endian Unix nanoseconds"}
 	bucketRefresh          = bucket{[]byte("refresh"), "32-byte refresh digest → JSON refreshEntry"}
 	bucketRefreshBySession = bucket{[]byte("refresh_by_session"), `sessionID "/" 32-byte digest → empty`}
 	bucketSigningKeys      = bucket{[]byte("signing_keys"), "kid → JSON store.SigningKey"}
@@ -41,7 +42,7 @@ var (
 		bucketMeta,
 		bucketUsers, bucketUsersByName, bucketUsersByEmail,
 		bucketKeys, bucketKeysByDigest, bucketKeysByOwner, bucketKeysLastUsed,
-		bucketSessions, bucketSessionsByUser, bucketRefresh, bucketRefreshBySession,
+		bucketSessions, bucketSessionsByUser, bucketSessionsLastSeen, bucketRefresh, bucketRefreshBySession,
 		bucketSigningKeys,
 		bucketAttempts,
 	}

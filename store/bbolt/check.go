@@ -123,6 +123,18 @@ func check(tx *bolt.Tx) (store.Counts, error) {
 	if err != nil {
 		return c, err
 	}
+	err = bucketSessionsLastSeen.of(tx).ForEach(func(id, v []byte) error {
+		if sessions.Get(id) == nil {
+			return fmt.Errorf("last-seen times name missing session %q", id)
+		}
+		if len(v) != 8 {
+			return fmt.Errorf("last-seen time of session %q is %d bytes, want 8", id, len(v))
+		}
+		return nil
+	})
+	if err != nil {
+		return c, err
+	}
 	refresh := bucketRefresh.of(tx)
 	err = refresh.ForEach(func(d, v []byte) error {
 		var e refreshEntry

@@ -12,7 +12,8 @@ import (
 // transaction (one moment; writers are not blocked): users, keys and
 // sessions in ID order, refresh tokens in digest order, signing keys by
 // CreatedAt then KID. API keys carry the later of their record's LastUsed
-// and the keys_last_used time. Every record is the caller's own copy.
+// and the keys_last_used time, sessions the later of their LastSeen and
+// the sessions_last_seen time. Every record is the caller's own copy.
 func (s *Store) Export() (*store.Snapshot, error) {
 	snap := &store.Snapshot{}
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -38,8 +39,12 @@ func (s *Store) Export() (*store.Snapshot, error) {
 		}
 		err = bucketSessions.of(tx).ForEach(func(_, v []byte) error {
 			sess := new(store.Session)
+			if err := decode(v, sess); err != nil {
+				return err
+			}
+			withLastSeen(tx, sess)
 			snap.Sessions = append(snap.Sessions, sess)
-			return decode(v, sess)
+			return nil
 		})
 		if err != nil {
 			return err

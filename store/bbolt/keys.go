@@ -229,7 +229,8 @@ func (s *Store) TouchAPIKeys(lastUsed map[string]time.Time) error {
 	})
 }
 
-// lastUsedAt reads a key's time from the keys_last_used bucket.
+// lastUsedAt reads a record's time from a bucket of times
+// (keys_last_used, sessions_last_seen).
 func lastUsedAt(used *bolt.Bucket, id string) (time.Time, bool) {
 	v := used.Get([]byte(id))
 	if len(v) != 8 {

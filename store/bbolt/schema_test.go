@@ -183,3 +183,77 @@ func TestLastUsedGoesWithItsKey(t *testing.T) {
 		t.Errorf("Check with a last-use time of no key: %v, want ErrMalformed", err)
 	}
 }
+
+// A file of the previous build (same schema version, no
+// sessions_last_seen bucket, sessions without browser or lastSeen) opens
+// without a migration: the bucket is created with the others, the old
+// records read as non-browser sessions never seen, and touches land and
+// survive a reopen. Check then finds a last-seen time that names no
+// session.
+func TestSessionsLastSeenNeedsNoMigration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "authgate.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		user = `{"v":1,"id":"usr_old","userName":"old","createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"}`
+		sess = `{"v":1,"id":"ses_old","userId":"usr_old","createdAt":"2026-01-01T00:00:00Z","expiresAt":"2099-01-01T00:00:00Z","generation":0}`
+	)
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if b.String() == bucketSessionsLastSeen.String() {
+				continue
+			}
+			if _, err := tx.CreateBucket(b.name); err != nil {
+				return err
+			}
+		}
+		if err := bucketMeta.of(tx).Put(keySchemaVersion, []byte(strconv.FormatUint(schemaVersion, 10))); err != nil {
+			return err
+		}
+		if err := bucketUsers.of(tx).Put([]byte("usr_old"), []byte(user)); err != nil {
+			return err
+		}
+		if err := bucketUsersByName.of(tx).Put([]byte("old"), []byte("usr_old")); err != nil {
+			return err
+		}
+		if err := bucketSessions.of(tx).Put([]byte("ses_old"), []byte(sess)); err != nil {
+			return err
+		}
+		return bucketSessionsByUser.of(tx).Put(pairKey("usr_old", "ses_old"), nil)
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s := openAt(t, path)
+	got, err := s.SessionByID("ses_old")
+	if err != nil || got.Browser || !got.LastSeen.IsZero() {
+		t.Fatalf("an old session: %+v, %v", got, err)
+	}
+	seen := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	if err := s.TouchSessions(map[string]time.Time{"ses_old": seen}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Check(); err != nil {
+		t.Errorf("Check of the old file after a touch: %v", err)
+	}
+	s.Close()
+
+	s = openAt(t, path)
+	defer s.Close()
+	if got, err := s.SessionByID("ses_old"); err != nil || !got.LastSeen.Equal(seen) {
+		t.Errorf("LastSeen after reopen = %v, %v; want %v", got.LastSeen, err, seen)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		return bucketSessionsLastSeen.of(tx).Put([]byte("ses_gone"), make([]byte, 8))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Check(); !errors.Is(err, store.ErrMalformed) {
+		t.Errorf("Check with a last-seen time of no session: %v, want ErrMalformed", err)
+	}
+}

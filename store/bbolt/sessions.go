@@ -2,8 +2,10 @@ package bbolt
 
 import (
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -164,12 +166,82 @@ func liveSessions(tx *bolt.Tx, userID, budget string, now time.Time) ([]*store.S
 func (s *Store) SessionByID(id string) (*store.Session, error) {
 	sess := new(store.Session)
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return getJSON(bucketSessions.of(tx), []byte(id), sess)
+		if err := getJSON(bucketSessions.of(tx), []byte(id), sess); err != nil {
+			return err
+		}
+		withLastSeen(tx, sess)
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return sess, nil
+}
+
+// SessionBySecret returns the session whose live refresh token or browser
+// cookie has digest d: the refresh entry, as RotateRefresh reads it, then
+// the session. Unknown or spent is ErrNotFound; a revoked or expired
+// session is returned as it is.
+func (s *Store) SessionBySecret(d store.Digest) (*store.Session, error) {
+	sess := new(store.Session)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var e refreshEntry
+		if err := getJSON(bucketRefresh.of(tx), d[:], &e); err != nil {
+			return err
+		}
+		if e.Spent {
+			return store.ErrNotFound
+		}
+		if err := getJSON(bucketSessions.of(tx), []byte(e.SID), sess); err != nil {
+			return err
+		}
+		withLastSeen(tx, sess)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sess, nil
+}
+
+// TouchSessions records when sessions were last used, many in one
+// transaction, as TouchAPIKeys does for keys and for the same reasons: the
+// times go to a bucket of their own (sessions_last_seen, 8 bytes a
+// session, in ID order), not into the JSON records, so a batch re-encodes
+// nothing; LastSeen only moves forward; unknown IDs are skipped; and it
+// neither marks the sessions changed nor moves Generation (no cached
+// decision depends on LastSeen). Readers take the later of the bucket's
+// time and the record's own (withLastSeen).
+func (s *Store) TouchSessions(lastSeen map[string]time.Time) error {
+	if len(lastSeen) == 0 {
+		return nil
+	}
+	return s.update(func(tx *bolt.Tx, _ *invalidation) error {
+		sessions, seen := bucketSessions.of(tx), bucketSessionsLastSeen.of(tx)
+		for _, id := range slices.Sorted(maps.Keys(lastSeen)) {
+			at := lastSeen[id]
+			if sessions.Get([]byte(id)) == nil {
+				continue
+			}
+			if old, ok := lastUsedAt(seen, id); ok && !at.After(old) {
+				continue
+			}
+			// bbolt keeps the slice until the commit: one per session.
+			v := binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano()))
+			if err := seen.Put([]byte(id), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// withLastSeen sets sess.LastSeen to the sessions_last_seen time for it,
+// if that is later than the record's own.
+func withLastSeen(tx *bolt.Tx, sess *store.Session) {
+	if at, ok := lastUsedAt(bucketSessionsLastSeen.of(tx), sess.ID); ok && at.After(sess.LastSeen) {
+		sess.LastSeen = at
+	}
 }
 
 // RotateRefresh spends the refresh token old and makes next the session's
@@ -207,11 +279,16 @@ func (s *Store) RotateRefresh(old, next store.Digest, now, expiresAt time.Time) 
 		case e.Spent:
 			result = store.ErrRefreshReused
 			if sess.Revoked {
+				withLastSeen(tx, sess)
 				return nil
 			}
 			sess.Revoked, sess.RevokedAt, sess.RevokeReason = true, now, store.ReasonRefreshReused
 			inv.session(sess.ID)
-			return putJSON(sessions, []byte(sess.ID), sess)
+			if err := putJSON(sessions, []byte(sess.ID), sess); err != nil {
+				return err
+			}
+			withLastSeen(tx, sess)
+			return nil
 		case sess.Revoked:
 			return store.ErrSessionRevoked
 		case !now.Before(sess.ExpiresAt):
@@ -227,7 +304,11 @@ func (s *Store) RotateRefresh(old, next store.Digest, now, expiresAt time.Time) 
 		sess.Generation++
 		sess.RefreshedAt, sess.ExpiresAt = now, expiresAt
 		inv.session(sess.ID)
-		return putJSON(sessions, []byte(sess.ID), sess)
+		if err := putJSON(sessions, []byte(sess.ID), sess); err != nil {
+			return err
+		}
+		withLastSeen(tx, sess) // for the caller only: the record keeps its own
+		return nil
 	})
 	if err == nil && result != nil {
 		return sess, result // reuse: the session it revoked, for the audit trail
@@ -287,7 +368,11 @@ func (s *Store) ListSessions(userID string) ([]*store.Session, error) {
 			return sessions.ForEach(func(_, v []byte) error {
 				sess := new(store.Session)
 				list = append(list, sess)
-				return decode(v, sess)
+				if err := decode(v, sess); err != nil {
+					return err
+				}
+				withLastSeen(tx, sess)
+				return nil
 			})
 		}
 		for _, sid := range childIDs(bucketSessionsByUser.of(tx), userID) {
@@ -295,6 +380,7 @@ func (s *Store) ListSessions(userID string) ([]*store.Session, error) {
 			if err := getJSON(sessions, []byte(sid), sess); err != nil {
 				return err
 			}
+			withLastSeen(tx, sess)
 			list = append(list, sess)
 		}
 		return nil
@@ -382,6 +468,9 @@ func deleteSession(tx *bolt.Tx, userID, sid string, inv *invalidation) error {
 		}
 	}
 	if err := bucketSessions.of(tx).Delete([]byte(sid)); err != nil {
+		return err
+	}
+	if err := bucketSessionsLastSeen.of(tx).Delete([]byte(sid)); err != nil {
 		return err
 	}
 	inv.session(sid)

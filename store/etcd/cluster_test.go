@@ -84,9 +84,20 @@ func TestTwoInstancesSeeEachOther(t *testing.T) {
 	if err := a.TouchAPIKeys(map[string]time.Time{k.ID: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
+	seen := time.Now().UTC()
+	if err := a.TouchSessions(map[string]time.Time{sess.ID: seen}); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(50 * time.Millisecond)
 	if b.ChangedSince(gen, "", "", k.ID) || a.ChangedSince(genA, "", "", k.ID) {
 		t.Error("TouchAPIKeys counted as a change of the key")
+	}
+	// sessions_last_seen/ is not sessions/ to the watch.
+	if b.ChangedSince(gen, "", sess.ID, "") || a.ChangedSince(genA, "", sess.ID, "") {
+		t.Error("TouchSessions counted as a change of the session")
+	}
+	if got, err := b.SessionByID(sess.ID); err != nil || !got.LastSeen.Equal(seen) {
+		t.Errorf("b reads LastSeen %v (%v), want %v", got.LastSeen, err, seen)
 	}
 }
 

@@ -15,7 +15,8 @@ import (
 	"github.com/authgate/authgate/store"
 )
 
-// lastUsed is the value of keys_last_used/<key id>. The times are kept
+// lastUsed is the value of keys_last_used/<key id> (and of
+// sessions_last_seen/<session id>: sessions.go). The times are kept
 // apart from the key records, as bbolt keeps them: a TouchAPIKeys batch
 // covers every key in use and must neither rewrite their records nor
 // count as a change (the watch ignores these keys). Readers take the
@@ -271,15 +272,7 @@ func (s *Store) ListAPIKeys(ownerID string) ([]*store.APIKey, error) {
 // scanAPIKeys calls fn with every key, with its last-use time, at tx's
 // revision.
 func (s *Store) scanAPIKeys(tx *txn, fn func(k *store.APIKey)) error {
-	used := map[string]time.Time{}
-	err := tx.scan(s.key(kindKeysLastUsed, ""), func(kv *mvccpb.KeyValue) error {
-		var lu lastUsed
-		if err := decode(string(kv.Key), kv.Value, &lu); err != nil {
-			return err
-		}
-		used[string(kv.Key[len(s.key(kindKeysLastUsed, "")):])] = lu.At
-		return nil
-	})
+	used, err := s.scanTimes(tx, kindKeysLastUsed)
 	if err != nil {
 		return err
 	}
@@ -294,6 +287,22 @@ func (s *Store) scanAPIKeys(tx *txn, fn func(k *store.APIKey)) error {
 		fn(k)
 		return nil
 	})
+}
+
+// scanTimes reads every time of timeKind (keys_last_used,
+// sessions_last_seen) at tx's revision, by record id.
+func (s *Store) scanTimes(tx *txn, timeKind string) (map[string]time.Time, error) {
+	times := map[string]time.Time{}
+	prefix := s.key(timeKind, "")
+	err := tx.scan(prefix, func(kv *mvccpb.KeyValue) error {
+		var lu lastUsed
+		if err := decode(string(kv.Key), kv.Value, &lu); err != nil {
+			return err
+		}
+		times[string(kv.Key[len(prefix):])] = lu.At
+		return nil
+	})
+	return times, err
 }
 
 // RevokeAPIKey revokes the key at time at. Revoking a revoked key changes
@@ -362,6 +371,13 @@ func (s *Store) touchChunk() int { return max(1, (s.maxOps-2)/2) }
 // IDs are skipped. It neither moves Generation nor marks the keys changed:
 // nothing is decided by LastUsed (feed.go ignores keys_last_used).
 func (s *Store) TouchAPIKeys(times map[string]time.Time) error {
+	return s.touchAll(kindKeys, kindKeysLastUsed, times)
+}
+
+// touchAll writes times of records of kind to their own keys of
+// timeKind (keys_last_used, sessions_last_seen: TouchAPIKeys,
+// TouchSessions), in transactions of touchChunk records, in ID order.
+func (s *Store) touchAll(kind, timeKind string, times map[string]time.Time) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
@@ -369,22 +385,22 @@ func (s *Store) TouchAPIKeys(times map[string]time.Time) error {
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), s.touchChunk())]
 		ids = ids[len(chunk):]
-		if err := s.touch(chunk, times); err != nil {
+		if err := s.touch(kind, timeKind, chunk, times); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// touch is one transaction of TouchAPIKeys: it reads whether each key
-// exists (without its record) and its stored time, and writes the later
-// times, if the keys and times are still as read.
-func (s *Store) touch(ids []string, times map[string]time.Time) error {
+// touch is one transaction of touchAll: it reads whether each record
+// exists (without its value) and its stored time, and writes the later
+// times, if the records and times are still as read.
+func (s *Store) touch(kind, timeKind string, ids []string, times map[string]time.Time) error {
 	for attempt := 0; ; attempt++ {
 		ctx, cancel := s.opCtx()
 		ops := make([]clientv3.Op, 0, 2*len(ids))
 		for _, id := range ids {
-			ops = append(ops, clientv3.OpGet(s.key(kindKeys, id), clientv3.WithKeysOnly()), clientv3.OpGet(s.key(kindKeysLastUsed, id)))
+			ops = append(ops, clientv3.OpGet(s.key(kind, id), clientv3.WithKeysOnly()), clientv3.OpGet(s.key(timeKind, id)))
 		}
 		resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
 		if err != nil {
@@ -400,7 +416,7 @@ func (s *Store) touch(ids []string, times map[string]time.Time) error {
 				continue // unknown or deleted meanwhile
 			}
 			at := time.Unix(0, times[id].UnixNano()).UTC()
-			usedKey := s.key(kindKeysLastUsed, id)
+			usedKey := s.key(timeKind, id)
 			var mod int64
 			if len(usedKvs) > 0 {
 				var old lastUsed
@@ -419,7 +435,7 @@ func (s *Store) touch(ids []string, times map[string]time.Time) error {
 				return err
 			}
 			cmps = append(cmps,
-				clientv3.Compare(clientv3.CreateRevision(s.key(kindKeys, id)), "=", keyKvs[0].CreateRevision),
+				clientv3.Compare(clientv3.CreateRevision(s.key(kind, id)), "=", keyKvs[0].CreateRevision),
 				clientv3.Compare(clientv3.ModRevision(usedKey), "=", mod))
 			puts = append(puts, clientv3.OpPut(usedKey, string(raw)))
 		}

@@ -14,6 +14,7 @@ package etcd
 //	keys_last_used/<key id>         JSON lastUsed (TouchAPIKeys; not a change: see feed.go)
 //	sessions/<session id>           JSON store.Session
 //	sessions_by_user/<user id>      JSON idList: the user's session ids
+//	sessions_last_seen/<session id> JSON lastUsed (TouchSessions; not a change, as keys_last_used)
 //	sessions_touched/<user id>      empty; rewritten by every write of one of the user's
 //	                                sessions or refresh tokens (see below)
 //	refresh/<hex digest>            JSON refreshEntry (session id, spent, expiry)
@@ -49,6 +50,7 @@ const (
 	kindKeysLastUsed     = "keys_last_used/"
 	kindSessions         = "sessions/"
 	kindSessionsByUser   = "sessions_by_user/"
+	kindSessionsLastSeen = "sessions_last_seen/"
 	kindSessionsTouched  = "sessions_touched/"
 	kindRefresh          = "refresh/"
 	kindRefreshBySession = "refresh_by_session/"
@@ -79,8 +81,10 @@ const (
 )
 
 // classify tells what a key (with the prefix) means to the change feed,
-// and the record id when it names one. keys_last_used, the indexes, the
-// lists and the lockout are no change: nothing is decided by them.
+// and the record id when it names one. keys_last_used,
+// sessions_last_seen, the indexes, the lists and the lockout are no
+// change: nothing is decided by them ("sessions_last_seen/" is not
+// "sessions/": its keys fall through to changeNone).
 func (s *Store) classify(key string) (change, string) {
 	if len(key) < len(s.prefix) || key[:len(s.prefix)] != s.prefix {
 		return changeNone, ""

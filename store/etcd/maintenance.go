@@ -35,7 +35,8 @@ const BackupFormat = "authgate-etcd-backup/1"
 // back, and Import (of this or any backend) restores it. Users, keys and
 // sessions are sorted by ID, refresh tokens by digest, signing keys by
 // CreatedAt then KID; API keys carry the later of their record's LastUsed
-// and TouchAPIKeys's. The lockout's counters are not in it. It holds
+// and TouchAPIKeys's, sessions the later of their LastSeen and
+// TouchSessions's. The lockout's counters are not in it. It holds
 // signing keys: keep it private.
 type backupDoc struct {
 	Format   string `json:"format"`
@@ -82,10 +83,10 @@ func (s *Store) Export() (*store.Snapshot, error) {
 func (s *Store) export() (*store.Snapshot, int64, error) {
 	var snap *store.Snapshot
 	var rev int64
-	var used map[string]time.Time
+	var used, seen map[string]time.Time
 	err := s.view(s.ctx, func(tx *txn) error {
 		snap = &store.Snapshot{}
-		used = map[string]time.Time{}
+		used, seen = map[string]time.Time{}, map[string]time.Time{}
 		err := tx.scan(s.prefix, func(kv *mvccpb.KeyValue) error {
 			key := string(kv.Key)
 			kind, id := s.split(key)
@@ -104,6 +105,12 @@ func (s *Store) export() (*store.Snapshot, int64, error) {
 					return err
 				}
 				used[id] = lu.At
+			case kindSessionsLastSeen:
+				var ls lastUsed
+				if err := decode(key, kv.Value, &ls); err != nil {
+					return err
+				}
+				seen[id] = ls.At
 			case kindSessions:
 				sess := new(store.Session)
 				snap.Sessions = append(snap.Sessions, sess)
@@ -138,6 +145,11 @@ func (s *Store) export() (*store.Snapshot, int64, error) {
 	for _, k := range snap.APIKeys {
 		if at, ok := used[k.ID]; ok && at.After(k.LastUsed) {
 			k.LastUsed = at
+		}
+	}
+	for _, sess := range snap.Sessions {
+		if at, ok := seen[sess.ID]; ok && at.After(sess.LastSeen) {
+			sess.LastSeen = at
 		}
 	}
 	// Keys come in byte order: users, keys and sessions by ID, refresh
@@ -492,6 +504,7 @@ type dump struct {
 	byDigest   map[string]string
 	byOwner    map[string][]string
 	lastUsed   map[string]bool
+	lastSeen   map[string]bool
 	sessions   map[string]*store.Session
 	byUser     map[string][]string
 	refresh    map[string]refreshEntry
@@ -504,7 +517,7 @@ func newDump() *dump {
 	return &dump{
 		users: map[string]*store.User{}, logins: map[string]string{},
 		keys: map[string]*store.APIKey{}, byDigest: map[string]string{}, byOwner: map[string][]string{}, lastUsed: map[string]bool{},
-		sessions: map[string]*store.Session{}, byUser: map[string][]string{},
+		sessions: map[string]*store.Session{}, byUser: map[string][]string{}, lastSeen: map[string]bool{},
 		refresh: map[string]refreshEntry{}, bySession: map[string][]string{},
 	}
 }
@@ -560,6 +573,12 @@ func (d *dump) add(s *Store, kv *mvccpb.KeyValue) error {
 			return err
 		}
 		d.lastUsed[id] = true
+	case kindSessionsLastSeen:
+		var ls lastUsed
+		if err := dec(&ls); err != nil {
+			return err
+		}
+		d.lastSeen[id] = true
 	case kindSessions:
 		sess := new(store.Session)
 		if err := dec(sess); err != nil {
@@ -652,6 +671,11 @@ func (d *dump) check() (store.Counts, error) {
 			return c, fmt.Errorf("session %q is missing from sessions_by_user", id)
 		}
 		c.Sessions++
+	}
+	for id := range d.lastSeen {
+		if _, ok := d.sessions[id]; !ok {
+			return c, fmt.Errorf("last-seen times name missing session %q", id)
+		}
 	}
 	for digest, e := range d.refresh {
 		if _, ok := d.sessions[e.SID]; !ok {

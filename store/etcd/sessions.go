@@ -211,11 +211,11 @@ func (s *Store) revokeIn(tx *txn, sess *store.Session, reason string, at time.Ti
 }
 
 // dropSessions deletes, in tx, as many of the sessions sids as fit in
-// budget operations, each with its refresh entries and list, and returns
-// the ids it deleted, the operations used, and whether it deleted them
-// all. A session whose refresh family alone does not fit loses its spent
-// entries a transaction's worth at a time (its list kept in step), oldest
-// first. The caller has compared the user's session list and touched key
+// budget operations, each with its refresh entries, list and last-seen
+// time, and returns the ids it deleted, the operations used, and whether
+// it deleted them all. A session whose refresh family alone does not fit
+// loses its spent entries a transaction's worth at a time (its list kept
+// in step), oldest first. The caller has compared the user's session list and touched key
 // (which covers the refresh lists, read uncompared), updates the list and
 // touches the key.
 func (s *Store) dropSessions(tx *txn, sids []string, budget int) (ended []string, used int, whole bool, err error) {
@@ -232,12 +232,13 @@ func (s *Store) dropSessions(tx *txn, sids []string, budget int) (ended []string
 		if err != nil {
 			return nil, 0, false, err
 		}
-		if cost := 2 + len(family.IDs); used+cost <= budget {
+		if cost := 3 + len(family.IDs); used+cost <= budget {
 			for _, d := range family.IDs {
 				tx.del(s.key(kindRefresh, d))
 			}
 			tx.del(rlist)
 			tx.del(s.key(kindSessions, sid))
+			tx.del(s.key(kindSessionsLastSeen, sid))
 			used += cost
 			ended = append(ended, sid)
 			continue
@@ -258,26 +259,91 @@ func (s *Store) dropSessions(tx *txn, sids []string, budget int) (ended []string
 	return ended, used, len(ended) == len(sids), nil
 }
 
-// SessionByID returns the session with id: one linearizable read.
+// SessionByID returns the session with id, with its last-seen time: one
+// linearizable read of both keys.
 func (s *Store) SessionByID(id string) (*store.Session, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
 	ctx, cancel := s.opCtx()
 	defer cancel()
-	key := s.key(kindSessions, id)
-	resp, err := s.cli.Get(ctx, key)
+	var sess *store.Session
+	err := s.view(ctx, func(tx *txn) error {
+		var err error
+		sess, err = s.readSession(tx, id)
+		return err
+	})
 	if err != nil {
-		return nil, s.etcdErr(err)
-	}
-	if len(resp.Kvs) == 0 {
-		return nil, store.ErrNotFound
-	}
-	sess := new(store.Session)
-	if err := decode(key, resp.Kvs[0].Value, sess); err != nil {
 		return nil, err
 	}
 	return sess, nil
+}
+
+// SessionBySecret returns the session whose live refresh token or browser
+// cookie has digest d: the refresh entry, as RotateRefresh reads it, then
+// the session with its last-seen time, at one revision. Unknown or spent
+// is ErrNotFound; a revoked or expired session is returned as it is.
+func (s *Store) SessionBySecret(d store.Digest) (*store.Session, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	ctx, cancel := s.opCtx()
+	defer cancel()
+	var sess *store.Session
+	err := s.view(ctx, func(tx *txn) error {
+		var e refreshEntry
+		if ok, err := tx.getJSON(s.key(kindRefresh, d.String()), false, &e); err != nil {
+			return err
+		} else if !ok || e.Spent {
+			return store.ErrNotFound
+		}
+		var err error
+		sess, err = s.readSession(tx, e.SID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sess, nil
+}
+
+// readSession reads a session with its last-seen time, uncompared;
+// ErrNotFound when absent.
+func (s *Store) readSession(tx *txn, id string) (*store.Session, error) {
+	key := s.key(kindSessions, id)
+	if err := tx.fetch(false, key, s.key(kindSessionsLastSeen, id)); err != nil {
+		return nil, err
+	}
+	sess := new(store.Session)
+	if ok, err := tx.getJSON(key, false, sess); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, store.ErrNotFound
+	}
+	return sess, s.withLastSeen(tx, sess)
+}
+
+// withLastSeen sets sess.LastSeen to the touched time, if that is later
+// than the record's own.
+func (s *Store) withLastSeen(tx *txn, sess *store.Session) error {
+	var ls lastUsed
+	if ok, err := tx.getJSON(s.key(kindSessionsLastSeen, sess.ID), false, &ls); err != nil || !ok {
+		return err
+	}
+	if ls.At.After(sess.LastSeen) {
+		sess.LastSeen = ls.At
+	}
+	return nil
+}
+
+// TouchSessions records when sessions were last used, as TouchAPIKeys
+// does for keys: in sessions_last_seen/<id>, apart from the records, so a
+// batch neither rewrites them nor counts as a change (the watch ignores
+// these keys, and sessions_touched is not rewritten: no transaction that
+// reads a user's sessions decides by LastSeen). Forward only; unknown IDs
+// are skipped.
+func (s *Store) TouchSessions(times map[string]time.Time) error {
+	return s.touchAll(kindSessions, kindSessionsLastSeen, times)
 }
 
 // ListSessions returns the sessions of userID, or all when userID is "",
@@ -292,18 +358,43 @@ func (s *Store) ListSessions(userID string) ([]*store.Session, error) {
 	err := s.view(ctx, func(tx *txn) error {
 		list = nil
 		if userID == "" {
+			seen, err := s.scanTimes(tx, kindSessionsLastSeen)
+			if err != nil {
+				return err
+			}
 			return tx.scan(s.key(kindSessions, ""), func(kv *mvccpb.KeyValue) error {
 				sess := new(store.Session)
 				list = append(list, sess)
-				return decode(string(kv.Key), kv.Value, sess)
+				if err := decode(string(kv.Key), kv.Value, sess); err != nil {
+					return err
+				}
+				if at, ok := seen[sess.ID]; ok && at.After(sess.LastSeen) {
+					sess.LastSeen = at
+				}
+				return nil
 			})
 		}
 		ids, err := tx.list(s.key(kindSessionsByUser, userID), false)
 		if err != nil {
 			return err
 		}
-		list, err = s.readSessions(tx, ids.IDs)
-		return err
+		// The records and their times in one round trip.
+		var keys []string
+		for _, id := range ids.IDs {
+			keys = append(keys, s.key(kindSessions, id), s.key(kindSessionsLastSeen, id))
+		}
+		if err := tx.fetch(false, keys...); err != nil {
+			return err
+		}
+		if list, err = s.readSessions(tx, ids.IDs); err != nil {
+			return err
+		}
+		for _, sess := range list {
+			if err := s.withLastSeen(tx, sess); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -376,7 +467,12 @@ func (s *Store) RotateRefresh(old, next store.Digest, now, expiresAt time.Time) 
 		} else if !ok {
 			return store.ErrNotFound
 		}
-		key, rlist := s.key(kindSessions, e.SID), s.key(kindRefreshBySession, e.SID)
+		key, rlist, seen := s.key(kindSessions, e.SID), s.key(kindRefreshBySession, e.SID), s.key(kindSessionsLastSeen, e.SID)
+		// The last-seen time in the same round trip, uncompared: a touch
+		// meanwhile is no conflict. It goes only into the returned copy.
+		if err := tx.fetch(false, key, rlist, seen); err != nil {
+			return err
+		}
 		if err := tx.fetch(true, key, rlist); err != nil {
 			return err
 		}
@@ -389,10 +485,12 @@ func (s *Store) RotateRefresh(old, next store.Digest, now, expiresAt time.Time) 
 		switch {
 		case e.Spent:
 			result = store.ErrRefreshReused
-			if sess.Revoked {
-				return nil
+			if !sess.Revoked {
+				if err := s.revokeIn(tx, sess, store.ReasonRefreshReused, now); err != nil {
+					return err
+				}
 			}
-			return s.revokeIn(tx, sess, store.ReasonRefreshReused, now)
+			return s.withLastSeen(tx, sess)
 		case sess.Revoked:
 			return store.ErrSessionRevoked
 		case !now.Before(sess.ExpiresAt):
@@ -421,7 +519,10 @@ func (s *Store) RotateRefresh(old, next store.Digest, now, expiresAt time.Time) 
 		sess.Generation++
 		sess.RefreshedAt, sess.ExpiresAt = now, expiresAt
 		tx.touch(s.key(kindSessionsTouched, sess.UserID))
-		return tx.putJSON(key, sess)
+		if err := tx.putJSON(key, sess); err != nil {
+			return err
+		}
+		return s.withLastSeen(tx, sess) // after the write: the record keeps its own
 	})
 	if err == nil && result != nil {
 		return sess, result // reuse: the session it revoked, for the audit trail

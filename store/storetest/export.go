@@ -27,7 +27,8 @@ func mustJSON(t testing.TB, v any) string {
 // exportSource fills s with one of everything a snapshot carries: users
 // with every kind of field, a key with a touched LastUsed, a revoked
 // legacy key with a client secret, a rotated session (a spent and a live
-// refresh token), a revoked one, a retired and a live signing key.
+// refresh token), a revoked one, a browser session with a touched
+// LastSeen, a retired and a live signing key.
 type exportSource struct {
 	u, v            *store.User
 	key             string // the secret of k
@@ -36,6 +37,9 @@ type exportSource struct {
 	sess            *store.Session
 	spent, live     store.Digest
 	revoked         *store.Session
+	browser         *store.Session
+	cookie          store.Digest
+	seen            time.Time
 	now             time.Time
 	legacySecretKey string
 }
@@ -86,6 +90,14 @@ func fillExportSource(t *testing.T, s store.Store) *exportSource {
 	if err := s.RevokeSession(x.revoked.ID, "logout", now); err != nil {
 		t.Fatal(err)
 	}
+	x.browser, x.cookie = &store.Session{UserID: x.u.ID, Browser: true, ExpiresAt: now.Add(time.Hour)}, NewDigest(t)
+	if _, err := s.CreateSession(x.browser, x.cookie, 0); err != nil {
+		t.Fatal(err)
+	}
+	x.seen = now.Add(-2 * time.Minute)
+	if err := s.TouchSessions(map[string]time.Time{x.browser.ID: x.seen}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.AddSigningKey(store.SigningKey{KID: "old", Alg: "EdDSA", Private: []byte{1, 2}, CreatedAt: now.Add(-48 * time.Hour)}, false, now); err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +117,7 @@ func testExportImportRoundTrip(t *testing.T, src store.Store, open func(t *testi
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(snap.Users) != 2 || len(snap.APIKeys) != 2 || len(snap.Sessions) != 2 || len(snap.Refresh) != 3 ||
+	if len(snap.Users) != 2 || len(snap.APIKeys) != 2 || len(snap.Sessions) != 3 || len(snap.Refresh) != 4 ||
 		len(snap.SigningKeys) != 2 || !snap.LegacyKeys {
 		t.Fatalf("Export: %d users, %d keys, %d sessions, %d refresh tokens, %d signing keys, legacy %v",
 			len(snap.Users), len(snap.APIKeys), len(snap.Sessions), len(snap.Refresh), len(snap.SigningKeys), snap.LegacyKeys)
@@ -121,6 +133,12 @@ func testExportImportRoundTrip(t *testing.T, src store.Store, open func(t *testi
 	}
 	if spent != 1 {
 		t.Errorf("%d spent refresh tokens exported, want 1", spent)
+	}
+	for _, sess := range snap.Sessions {
+		if (sess.ID == x.browser.ID) != (sess.Browser && sess.LastSeen.Equal(x.seen)) {
+			t.Errorf("exported session %s: browser %v, last seen %v; want only %s a browser session seen at %v",
+				sess.ID, sess.Browser, sess.LastSeen, x.browser.ID, x.seen)
+		}
 	}
 	before := mustJSON(t, snap)
 
@@ -185,8 +203,18 @@ func testExportImportRoundTrip(t *testing.T, src store.Store, open func(t *testi
 	if keys, err := dst.ListAPIKeys(x.u.ID); err != nil || len(keys) != 1 || keys[0].ID != x.k.ID {
 		t.Errorf("ListAPIKeys(owner) after Import = %+v, %v", keys, err)
 	}
-	if n, err := dst.LiveSessions(x.u.ID, x.now); err != nil || n != 1 {
-		t.Errorf("LiveSessions after Import = %d, %v; want 1", n, err)
+	if n, err := dst.LiveSessions(x.u.ID, x.now); err != nil || n != 2 {
+		t.Errorf("LiveSessions after Import = %d, %v; want 2", n, err)
+	}
+	if got, err := dst.SessionBySecret(x.cookie); err != nil || got.ID != x.browser.ID || !got.Browser || !got.LastSeen.Equal(x.seen) {
+		t.Errorf("SessionBySecret(cookie) after Import = %+v, %v; want %s, a browser session seen at %v", got, err, x.browser.ID, x.seen)
+	}
+	// LastSeen still only moves forward after the import.
+	if err := dst.TouchSessions(map[string]time.Time{x.browser.ID: x.seen.Add(-time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := dst.SessionByID(x.browser.ID); err != nil || !got.LastSeen.Equal(x.seen) {
+		t.Errorf("an earlier touch after Import hid the imported LastSeen: %v, %v", got.LastSeen, err)
 	}
 	next := NewDigest(t)
 	got, err := dst.RotateRefresh(x.live, next, x.now, x.now.Add(time.Hour))

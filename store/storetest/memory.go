@@ -94,6 +94,7 @@ type Memory struct {
 	keysByOwner      map[string]map[string]struct{}       // user ID → key IDs
 	keysLastUsed     map[string]time.Time                 // key ID → last use (TouchAPIKeys)
 	sessions         map[string]*store.Session            // session ID → record
+	sessionsLastSeen map[string]time.Time                 // session ID → last use (TouchSessions)
 	sessionsByUser   map[string]map[string]struct{}       // user ID → session IDs
 	refresh          map[store.Digest]*refreshEntry       // refresh digest → entry
 	refreshBySession map[string]map[store.Digest]struct{} // session ID → refresh digests
@@ -126,6 +127,7 @@ func NewMemory() *Memory {
 		keysByOwner:      map[string]map[string]struct{}{},
 		keysLastUsed:     map[string]time.Time{},
 		sessions:         map[string]*store.Session{},
+		sessionsLastSeen: map[string]time.Time{},
 		sessionsByUser:   map[string]map[string]struct{}{},
 		refresh:          map[store.Digest]*refreshEntry{},
 		refreshBySession: map[string]map[store.Digest]struct{}{},
@@ -280,6 +282,7 @@ func (m *Memory) Close() error {
 		m.users, m.usersByName, m.usersByEmail = nil, nil, nil
 		m.keys, m.keysByDigest, m.keysByOwner, m.keysLastUsed = nil, nil, nil, nil
 		m.sessions, m.sessionsByUser, m.refresh, m.refreshBySession = nil, nil, nil, nil
+		m.sessionsLastSeen = nil
 		m.signingKeys = nil
 	}
 	return nil
@@ -321,6 +324,7 @@ func cloneSession(s *store.Session) *store.Session {
 	c := *s
 	c.CreatedAt, c.RefreshedAt = wall(s.CreatedAt), wall(s.RefreshedAt)
 	c.ExpiresAt, c.RevokedAt = wall(s.ExpiresAt), wall(s.RevokedAt)
+	c.LastSeen = wall(s.LastSeen)
 	return &c
 }
 
@@ -803,10 +807,55 @@ func (m *Memory) SessionByID(id string) (*store.Session, error) {
 		if !ok {
 			return store.ErrNotFound
 		}
-		sess = cloneSession(stored)
+		sess = m.withLastSeen(cloneSession(stored))
 		return nil
 	})
 	return sess, err
+}
+
+// SessionBySecret returns the session whose live refresh token (or
+// browser cookie) has digest d; unknown or spent is ErrNotFound.
+func (m *Memory) SessionBySecret(d store.Digest) (*store.Session, error) {
+	var sess *store.Session
+	err := m.view(func() error {
+		e, ok := m.refresh[d]
+		if !ok || e.Spent {
+			return store.ErrNotFound
+		}
+		stored, ok := m.sessions[e.SID]
+		if !ok {
+			return store.ErrNotFound
+		}
+		sess = m.withLastSeen(cloneSession(stored))
+		return nil
+	})
+	return sess, err
+}
+
+// TouchSessions records when sessions were last used, as TouchAPIKeys
+// does for keys: apart from the records (sessionsLastSeen, readers take
+// the later one), forward only, and marking nothing changed.
+func (m *Memory) TouchSessions(lastSeen map[string]time.Time) error {
+	return m.update(func(tx *memTx) error {
+		for id, at := range lastSeen {
+			if _, ok := m.sessions[id]; !ok {
+				continue
+			}
+			if old, ok := m.sessionsLastSeen[id]; ok && !at.After(old) {
+				continue
+			}
+			put(tx, m.sessionsLastSeen, id, time.Unix(0, at.UnixNano()).UTC())
+		}
+		return nil
+	})
+}
+
+// withLastSeen sets sess.LastSeen to the touched time, if later; under mu.
+func (m *Memory) withLastSeen(sess *store.Session) *store.Session {
+	if at, ok := m.sessionsLastSeen[sess.ID]; ok && at.After(sess.LastSeen) {
+		sess.LastSeen = at
+	}
+	return sess
 }
 
 // ListSessions returns the sessions of userID, or all when userID is "",
@@ -816,7 +865,7 @@ func (m *Memory) ListSessions(userID string) ([]*store.Session, error) {
 	err := m.view(func() error {
 		if userID == "" {
 			for _, sess := range m.sessions {
-				list = append(list, cloneSession(sess))
+				list = append(list, m.withLastSeen(cloneSession(sess)))
 			}
 			return nil
 		}
@@ -825,7 +874,7 @@ func (m *Memory) ListSessions(userID string) ([]*store.Session, error) {
 			if !ok {
 				return store.ErrNotFound
 			}
-			list = append(list, cloneSession(sess))
+			list = append(list, m.withLastSeen(cloneSession(sess)))
 		}
 		return nil
 	})
@@ -931,12 +980,20 @@ func (m *Memory) RotateRefresh(old, next store.Digest, now, expiresAt time.Time)
 		return nil
 	})
 	if err == nil && result != nil {
-		return sess, result // reuse: the session it revoked, for the audit trail
+		return m.lastSeenOf(sess), result // reuse: the session it revoked, for the audit trail
 	}
 	if err != nil {
 		return nil, err
 	}
-	return sess, nil
+	return m.lastSeenOf(sess), nil
+}
+
+// lastSeenOf is withLastSeen under the read lock, for a session a write
+// returns (its stored record keeps its own LastSeen).
+func (m *Memory) lastSeenOf(sess *store.Session) *store.Session {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.withLastSeen(sess)
 }
 
 // RevokeSession revokes the session; a revoked one stays as it is, an
@@ -1030,6 +1087,7 @@ func (m *Memory) deleteSession(tx *memTx, userID, sid string) {
 	}
 	del(tx, m.refreshBySession, sid)
 	del(tx, m.sessions, sid)
+	del(tx, m.sessionsLastSeen, sid)
 	tx.session(sid)
 	delChild(tx, m.sessionsByUser, userID, sid)
 }
@@ -1236,6 +1294,11 @@ func (m *Memory) check() (store.Counts, error) {
 		}
 		c.Sessions++
 	}
+	for id := range m.sessionsLastSeen {
+		if _, ok := m.sessions[id]; !ok {
+			return c, fmt.Errorf("last-seen times name missing session %q", id)
+		}
+	}
 	for d, e := range m.refresh {
 		if _, ok := m.sessions[e.SID]; !ok {
 			return c, fmt.Errorf("refresh entry names missing session %q", e.SID)
@@ -1288,17 +1351,20 @@ const MemoryBackupFormat = "authgate-memory-backup/1"
 //	 "users": [store.User...], "apiKeys": [store.APIKey...],
 //	 "keysLastUsed": {"<key ID>": "<RFC 3339 time>"},
 //	 "sessions": [store.Session...],
+//	 "sessionsLastSeen": {"<session ID>": "<RFC 3339 time>"},
 //	 "refreshTokens": [{"digest": "<hex>", "sid": "...", "spent": false, "exp": "..."}...],
 //	 "signingKeys": [store.SigningKey...], "hasLegacyKeys": false}
 //
 // API keys carry their record's own LastUsed; keysLastUsed holds the
-// later times TouchAPIKeys recorded, as bbolt keeps them apart.
+// later times TouchAPIKeys recorded, as bbolt keeps them apart; sessions
+// and sessionsLastSeen (TouchSessions) likewise.
 type memoryBackup struct {
 	Format        string               `json:"format"`
 	Users         []*store.User        `json:"users"`
 	APIKeys       []*store.APIKey      `json:"apiKeys"`
 	KeysLastUsed  map[string]time.Time `json:"keysLastUsed"`
 	Sessions      []*store.Session     `json:"sessions"`
+	SessionsSeen  map[string]time.Time `json:"sessionsLastSeen"`
 	RefreshTokens []backupRefresh      `json:"refreshTokens"`
 	SigningKeys   []*store.SigningKey  `json:"signingKeys"`
 	HasLegacyKeys bool                 `json:"hasLegacyKeys"`
@@ -1319,6 +1385,7 @@ func (m *Memory) Backup(w io.Writer) (int64, error) {
 		b := memoryBackup{
 			Format:        MemoryBackupFormat,
 			KeysLastUsed:  maps.Clone(m.keysLastUsed),
+			SessionsSeen:  maps.Clone(m.sessionsLastSeen),
 			HasLegacyKeys: m.legacyKeys.Load(),
 		}
 		for _, id := range slices.Sorted(maps.Keys(m.users)) {
@@ -1434,7 +1501,7 @@ func (m *Memory) Export() (*store.Snapshot, error) {
 			snap.APIKeys = append(snap.APIKeys, m.withLastUsed(cloneAPIKey(m.keys[id])))
 		}
 		for _, id := range slices.Sorted(maps.Keys(m.sessions)) {
-			snap.Sessions = append(snap.Sessions, cloneSession(m.sessions[id]))
+			snap.Sessions = append(snap.Sessions, m.withLastSeen(cloneSession(m.sessions[id])))
 		}
 		for d, e := range m.refresh {
 			snap.Refresh = append(snap.Refresh, store.RefreshToken{Digest: d, SessionID: e.SID, Spent: e.Spent, ExpiresAt: e.Exp})

@@ -112,6 +112,9 @@ func TestMemoryBackup(t *testing.T) {
 	if err := m.TouchAPIKeys(map[string]time.Time{k.ID: at}); err != nil {
 		t.Fatal(err)
 	}
+	if err := m.TouchSessions(map[string]time.Time{sess.ID: at}); err != nil {
+		t.Fatal(err)
+	}
 	if err := m.AddSigningKey(store.SigningKey{KID: "k1", Alg: "EdDSA", Private: []byte{1}}, true, at); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +128,7 @@ func TestMemoryBackup(t *testing.T) {
 	}
 	if b.Format != MemoryBackupFormat || len(b.Users) != 1 || b.Users[0].ID != u.ID ||
 		len(b.APIKeys) != 1 || b.APIKeys[0].Digest != k.Digest || !b.KeysLastUsed[k.ID].Equal(at) ||
-		len(b.Sessions) != 1 || b.Sessions[0].ID != sess.ID ||
+		len(b.Sessions) != 1 || b.Sessions[0].ID != sess.ID || !b.SessionsSeen[sess.ID].Equal(at) ||
 		len(b.RefreshTokens) != 1 || b.RefreshTokens[0].SID != sess.ID ||
 		len(b.SigningKeys) != 1 || b.SigningKeys[0].KID != "k1" {
 		t.Errorf("backup: %s", buf.Bytes())
@@ -146,17 +149,20 @@ func TestMemoryClosed(t *testing.T) {
 	_, errBackup := m.Backup(new(bytes.Buffer))
 	_, errAttempts := m.ListAttempts(time.Now())
 	_, errExport := m.Export()
+	_, errBySecret := m.SessionBySecret(store.Digest{1})
 	for name, err := range map[string]error{
-		"ListAttempts":  errAttempts,
-		"ClearAttempts": m.ClearAttempts(store.AccountKey{}),
-		"Export":        errExport,
-		"Import":        m.Import(&store.Snapshot{}),
-		"UserByID":      errByID,
-		"ListSessions":  errList,
-		"Check":         errCheck,
-		"Backup":        errBackup,
-		"CreateUser":    m.CreateUser(&store.User{Username: "eve"}),
-		"TouchAPIKeys":  m.TouchAPIKeys(nil),
+		"ListAttempts":    errAttempts,
+		"ClearAttempts":   m.ClearAttempts(store.AccountKey{}),
+		"Export":          errExport,
+		"Import":          m.Import(&store.Snapshot{}),
+		"UserByID":        errByID,
+		"ListSessions":    errList,
+		"Check":           errCheck,
+		"Backup":          errBackup,
+		"CreateUser":      m.CreateUser(&store.User{Username: "eve"}),
+		"TouchAPIKeys":    m.TouchAPIKeys(nil),
+		"TouchSessions":   m.TouchSessions(nil),
+		"SessionBySecret": errBySecret,
 	} {
 		if !errors.Is(err, ErrMemoryClosed) {
 			t.Errorf("%s after Close: %v, want ErrMemoryClosed", name, err)

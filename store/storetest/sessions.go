@@ -293,3 +293,193 @@ func testSessionLimitPerBudget(t *testing.T, s store.Store) {
 		t.Error("a login ended a key's session")
 	}
 }
+
+// SessionBySecret finds a session by its live secret only: the first one
+// (a login's refresh token, a browser cookie) or the newest rotated one;
+// a spent one is ErrNotFound, not reuse (only RotateRefresh decides
+// that). Revoked and expired sessions come back as they are.
+func testSessionBySecret(t *testing.T, s store.Store) {
+	u := MustUser(t, s, "sec")
+	sess, r0 := MustSession(t, s, u.ID)
+	if got, err := s.SessionBySecret(r0); err != nil || got.ID != sess.ID || got.UserID != u.ID || got.Generation != 0 {
+		t.Fatalf("SessionBySecret(first secret) = %+v, %v; want %s", got, err, sess.ID)
+	}
+	now := time.Now()
+	r1 := NewDigest(t)
+	if _, err := s.RotateRefresh(r0, r1, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.SessionBySecret(r1); err != nil || got.ID != sess.ID || got.Generation != 1 {
+		t.Errorf("SessionBySecret(rotated token) = %+v, %v; want %s at generation 1", got, err, sess.ID)
+	}
+	if got, err := s.SessionBySecret(r0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("SessionBySecret(spent token) = %+v, %v; want ErrNotFound", got, err)
+	}
+	if got, err := s.SessionBySecret(NewDigest(t)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("SessionBySecret(unknown) = %+v, %v; want ErrNotFound", got, err)
+	}
+	// Looking up a spent digest is no reuse: the session stays live.
+	if got, err := s.SessionByID(sess.ID); err != nil || got.Revoked {
+		t.Errorf("session after looking up its spent token: %+v, %v; want live", got, err)
+	}
+	if err := s.RevokeSession(sess.ID, "logout", now); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.SessionBySecret(r1); err != nil || got.ID != sess.ID || !got.Revoked || got.Alive() || got.RevokeReason != "logout" {
+		t.Errorf("SessionBySecret(revoked session) = %+v, %v; want it, revoked", got, err)
+	}
+	past := time.Now().UTC().Add(-2 * time.Hour)
+	old := &store.Session{UserID: u.ID, CreatedAt: past, ExpiresAt: past.Add(time.Hour)}
+	cookie := NewDigest(t)
+	if _, err := s.CreateSession(old, cookie, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.SessionBySecret(cookie); err != nil || got.ID != old.ID || !got.ExpiresAt.Equal(old.ExpiresAt) {
+		t.Errorf("SessionBySecret(expired session) = %+v, %v; want it as it is", got, err)
+	}
+}
+
+// A browser session is an ordinary session with Browser set: the flag
+// survives every read, its cookie finds it, and it spends the login
+// budget (KeyID "") with password logins.
+func testBrowserSession(t *testing.T, s store.Store) {
+	u := MustUser(t, s, "web")
+	base := time.Now().UTC()
+	open := func(i int, browser bool) (*store.Session, store.Digest, int) {
+		t.Helper()
+		sess := &store.Session{UserID: u.ID, CreatedAt: base.Add(time.Duration(i) * time.Second), ExpiresAt: base.Add(time.Hour), Browser: browser}
+		d := NewDigest(t)
+		revoked, err := s.CreateSession(sess, d, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sess, d, revoked
+	}
+	login, _, _ := open(0, false)
+	browser, cookie, _ := open(1, true)
+	if got, err := s.SessionByID(browser.ID); err != nil || !got.Browser || got.KeyID != "" {
+		t.Errorf("SessionByID(browser) = %+v, %v; want Browser", got, err)
+	}
+	if got, err := s.SessionBySecret(cookie); err != nil || got.ID != browser.ID || !got.Browser {
+		t.Errorf("SessionBySecret(cookie) = %+v, %v; want the browser session", got, err)
+	}
+	if got, _ := s.SessionByID(login.ID); got.Browser {
+		t.Error("a password login reads back as a browser session")
+	}
+	list, err := s.ListSessions(u.ID)
+	if err != nil || len(list) != 2 || list[0].Browser || !list[1].Browser {
+		t.Errorf("ListSessions = %+v, %v; want the login, then the browser session", list, err)
+	}
+	if n, err := s.LiveSessionsLike(u.ID, "", base); err != nil || n != 2 {
+		t.Errorf("login budget counts %d (%v), want 2 (the browser session among them)", n, err)
+	}
+	// A third in the budget of two pushes out the oldest, whatever its kind.
+	if _, _, revoked := open(2, true); revoked != 1 {
+		t.Errorf("a browser login past the limit revoked %d, want 1", revoked)
+	}
+	if got, _ := s.SessionByID(login.ID); !got.Revoked || got.RevokeReason != store.ReasonSessionLimit {
+		t.Errorf("the password login after a browser login past the limit: %+v", got)
+	}
+	if _, _, revoked := open(3, false); revoked != 1 {
+		t.Errorf("a password login past the limit revoked %d, want 1", revoked)
+	}
+	if got, _ := s.SessionByID(browser.ID); !got.Revoked || !got.Browser {
+		t.Errorf("the oldest browser session after a login past the limit: %+v", got)
+	}
+}
+
+// TouchSessions records LastSeen, forward only, skipping unknown ids,
+// without moving Generation or marking the sessions: every read shows it,
+// and deleting a session takes its time along (Check finds none left
+// over).
+func testTouchSessions(t *testing.T, s store.Store) {
+	u := MustUser(t, s, "seen")
+	a, ra := MustSession(t, s, u.ID)
+	b, _ := MustSession(t, s, u.ID)
+	if got, _ := s.SessionByID(a.ID); !got.LastSeen.IsZero() {
+		t.Errorf("LastSeen before any touch = %v, want zero", got.LastSeen)
+	}
+	at := time.Now().UTC().Truncate(time.Minute)
+	gen := s.Generation()
+	if err := s.TouchSessions(map[string]time.Time{a.ID: at, "ses_gone": at}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TouchSessions(nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.SessionByID(a.ID); err != nil || !got.LastSeen.Equal(at) {
+		t.Errorf("SessionByID LastSeen = %v (%v), want %v", got.LastSeen, err, at)
+	}
+	if got, _ := s.SessionByID(b.ID); !got.LastSeen.IsZero() {
+		t.Errorf("an untouched session has LastSeen %v", got.LastSeen)
+	}
+	if got, err := s.SessionBySecret(ra); err != nil || !got.LastSeen.Equal(at) {
+		t.Errorf("SessionBySecret LastSeen = %v (%v), want %v", got.LastSeen, err, at)
+	}
+	for _, owner := range []string{u.ID, ""} {
+		list, err := s.ListSessions(owner)
+		if err != nil || len(list) != 2 {
+			t.Fatalf("ListSessions(%q) = %d sessions, %v", owner, len(list), err)
+		}
+		for _, sess := range list {
+			if want := sess.ID == a.ID; want != sess.LastSeen.Equal(at) {
+				t.Errorf("ListSessions(%q): session %s LastSeen %v", owner, sess.ID, sess.LastSeen)
+			}
+		}
+	}
+	if s.Generation() != gen {
+		t.Error("TouchSessions moved the generation")
+	}
+	if s.ChangedSince(gen, "", a.ID, "") || s.ChangedSince(gen, "", b.ID, "") {
+		t.Error("TouchSessions marked a session changed")
+	}
+	// Never back; forward again.
+	if err := s.TouchSessions(map[string]time.Time{a.ID: at.Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.SessionByID(a.ID); !got.LastSeen.Equal(at) {
+		t.Errorf("LastSeen moved back to %v", got.LastSeen)
+	}
+	later := at.Add(time.Minute)
+	if err := s.TouchSessions(map[string]time.Time{a.ID: later, b.ID: at}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.SessionByID(a.ID); !got.LastSeen.Equal(later) {
+		t.Errorf("LastSeen = %v after a later touch, want %v", got.LastSeen, later)
+	}
+	// An unknown id left nothing behind.
+	if c, err := s.Check(); err != nil || c.Sessions != 2 {
+		t.Errorf("Check after touches: %+v, %v", c, err)
+	}
+	// A rotation returns the session with it, and keeps it.
+	now := time.Now()
+	rotated, err := s.RotateRefresh(ra, NewDigest(t), now, now.Add(time.Hour))
+	if err != nil || !rotated.LastSeen.Equal(later) {
+		t.Errorf("RotateRefresh LastSeen = %v (%v), want %v", rotated.LastSeen, err, later)
+	}
+	if got, _ := s.SessionByID(a.ID); !got.LastSeen.Equal(later) {
+		t.Errorf("LastSeen after a rotation = %v, want %v", got.LastSeen, later)
+	}
+	// Deleted with its session: nothing dangles, and a new touch skips it.
+	if n, err := s.DeleteSessionsExpiredBefore(now.Add(2 * time.Hour)); err != nil || n != 2 {
+		t.Fatalf("DeleteSessionsExpiredBefore = %d, %v; want 2", n, err)
+	}
+	if err := s.TouchSessions(map[string]time.Time{a.ID: later.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.Check(); err != nil || c.Sessions != 0 {
+		t.Errorf("Check after deleting touched sessions: %+v, %v", c, err)
+	}
+	// So does DeleteUser.
+	v := MustUser(t, s, "seen2")
+	c, _ := MustSession(t, s, v.ID)
+	if err := s.TouchSessions(map[string]time.Time{c.ID: at}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteUser(v.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Check(); err != nil {
+		t.Errorf("Check after deleting a user with a touched session: %v", err)
+	}
+}

@@ -72,6 +72,9 @@ var suite = []struct {
 	{name: "DeleteSessionsExpiredBefore", run: testDeleteSessionsExpiredBefore},
 	{name: "CreateSessionLimit", run: testCreateSessionLimit},
 	{name: "SessionLimitPerBudget", run: testSessionLimitPerBudget},
+	{name: "SessionBySecret", run: testSessionBySecret},
+	{name: "BrowserSession", run: testBrowserSession},
+	{name: "TouchSessions", run: testTouchSessions},
 	// signingkeys.go
 	{name: "EnsureSigningKeyOnce", run: testEnsureSigningKeyOnce},
 	{name: "SigningKeyRotation", run: testSigningKeyRotation},

@@ -148,6 +148,16 @@ func (s *Store) RotateRefresh(old, next store.Digest, now, expiresAt time.Time) 
 	return s.Store.RotateRefresh(old, next, now, expiresAt)
 }
 
+func (s *Store) SessionBySecret(d store.Digest) (*store.Session, error) {
+	defer s.since("SessionBySecret", time.Now())
+	return s.Store.SessionBySecret(d)
+}
+
+func (s *Store) TouchSessions(lastSeen map[string]time.Time) error {
+	defer s.since("TouchSessions", time.Now())
+	return s.Store.TouchSessions(lastSeen)
+}
+
 func (s *Store) RevokeSession(id, reason string, at time.Time) error {
 	defer s.since("RevokeSession", time.Now())
 	return s.Store.RevokeSession(id, reason, at)
