@@ -220,7 +220,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	p, err := h.cred.Authenticate(h.app.svc, r)
 	if err == httpx.ErrNoCredential && h.browser != nil {
 		p, err = h.authenticateBrowser(r)
-		if err != nil && browser.WantsPage(r) {
+		if err != nil && err != browser.ErrCrossSite && browser.WantsPage(r) {
 			h.metrics.request(resultUnauthorized, credSession)
 			h.browser.RedirectToLogin(w, r)
 			return nil

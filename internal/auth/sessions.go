@@ -138,7 +138,9 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (TokenPair, error
 	if err != nil {
 		return TokenPair{}, refusedOr(err, ErrBadGrant)
 	}
-	if u.Disabled {
+	if u.Disabled || sess.Browser {
+		// A browser session's secret is a cookie (another prefix, so it
+		// never gets this far); were one to, it must not mint tokens.
 		return TokenPair{}, ErrBadGrant
 	}
 	if sess.KeyID != "" { // a quick_login session ends with its key

@@ -180,7 +180,9 @@ func (b *Browser) StripCookies(h http.Header) {
 // isOurs reports whether a cookie name is one of authgate's, in any
 // spelling a server might read as it.
 func isOurs(name string) bool {
-	name = strings.TrimPrefix(name, hostPrefix)
+	if len(name) > len(hostPrefix) && strings.EqualFold(name[:len(hostPrefix)], hostPrefix) {
+		name = name[len(hostPrefix):]
+	}
 	return strings.EqualFold(name, cookieName) || strings.EqualFold(name, csrfCookieName)
 }
 
@@ -214,16 +216,16 @@ func (b *Browser) RedirectToLogin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
-// errCrossSite is the refusal of an unsafe request from another site that
-// rides the session cookie.
-var errCrossSite = httpx.Refuse(http.StatusForbidden, "insufficient_scope", "a cross-site request cannot use the browser session")
+// ErrCrossSite is the refusal of an unsafe request from another site that
+// rides the session cookie: a 403, never a redirect to the login page.
+var ErrCrossSite = httpx.Refuse(http.StatusForbidden, "insufficient_scope", "a cross-site request cannot use the browser session")
 
 // CheckSameSite refuses an unsafe cookie-authenticated request from
 // another origin (Go's CrossOriginProtection: Sec-Fetch-Site, else Origin
 // against Host). GET, HEAD and OPTIONS pass.
 func (b *Browser) CheckSameSite(r *http.Request) error {
 	if err := b.cop.Check(r); err != nil {
-		return errCrossSite
+		return ErrCrossSite
 	}
 	return nil
 }
@@ -355,7 +357,7 @@ func (b *Browser) logout(w http.ResponseWriter, r *http.Request) {
 		b.page.render(w, http.StatusOK, PageData{Title: "Sign out", SignOut: true, LogoutAction: b.logoutPath(), CSRF: logoutToken(cookie), Username: p.Username()})
 	case http.MethodPost:
 		if err := b.cop.Check(r); err != nil {
-			_ = httpx.WriteRefusal(w, errCrossSite)
+			_ = httpx.WriteRefusal(w, ErrCrossSite)
 			return
 		}
 		if signedIn {
