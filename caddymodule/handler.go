@@ -43,6 +43,8 @@ type Handler struct {
 	// Health is the path of the health check: 200 while the store
 	// answers, else 503, with a JSON body.
 	Health string `json:"health,omitempty"`
+	// Require lists rules a path's requests must meet (require.go).
+	Require []RequireRule `json:"require,omitempty"`
 
 	app      *App
 	routes   map[string]http.HandlerFunc
@@ -53,6 +55,7 @@ type Handler struct {
 	metrics  *metrics
 	logger   *zap.Logger
 	plenty   prefixes // of the plentymarkets mounts: refusals there take its shape
+	require  requireRules
 }
 
 // APIMount is one `api <dialect> <prefix>` line.
@@ -127,7 +130,10 @@ func (h *Handler) setup(ctx caddy.Context, app *App) (err error) {
 		}
 	}
 
-	h.allow, err = newAllowList(ctx, h.Allow)
+	if h.allow, err = newAllowList(ctx, h.Allow); err != nil {
+		return err
+	}
+	h.require, err = newRequireRules(ctx, h.Require, h.Allow)
 	return err
 }
 
@@ -204,6 +210,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 				defer done() // frees a spooled body, whoever else reads it
 			}
 		}
+	}
+	done, err := h.require.check(r, &p)
+	if err != nil {
+		return h.deny(w, r, err)
+	}
+	if done != nil {
+		defer done()
 	}
 	cred := credBearer
 	if p.ByKey() {
