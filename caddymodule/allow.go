@@ -73,13 +73,21 @@ func (a *allowList) allows(r *http.Request) bool {
 	if a.filter && isASCII(p) && !a.anyPrefix(p) {
 		return false
 	}
-	if !httpx.CanonicalPath(p) {
+	return canonicalRequest(r) && a.matcher.Match(r)
+}
+
+// canonicalRequest reports whether r's path reads the same to every
+// upstream as to Caddy's path matcher: httpx.CanonicalPath of the decoded
+// path, and no encoded '/', '\' or '.' in the path as sent. Allowed paths
+// and require rules (require.go) both rest on it.
+func canonicalRequest(r *http.Request) bool {
+	if !httpx.CanonicalPath(r.URL.Path) {
 		return false
 	}
 	if raw := r.URL.RawPath; raw != "" && containsFold(raw, "%2f", "%5c", "%2e") {
 		return false
 	}
-	return a.matcher.Match(r)
+	return true
 }
 
 // anyPrefix compares ASCII case-insensitively, as the matcher's ToLower

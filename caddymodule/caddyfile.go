@@ -165,6 +165,7 @@ func lockoutArgs(d *caddyfile.Dispenser) (int, caddy.Duration, error) {
 //		api plentymarkets|babel <prefix>
 //		jwks <path>
 //		allow <path patterns...>
+//		require <path patterns...> [roles <role>...] [methods <method>...]
 //		api_key_header <name>
 //		header_prefix <prefix>
 //		forward_credentials
@@ -218,6 +219,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 			}
 			h.Allow = append(h.Allow, args...)
+		case "require":
+			var rule RequireRule
+			if rule, err = requireArgs(d); err == nil {
+				h.Require = append(h.Require, rule)
+			}
 		case "api_key_header":
 			h.APIKeyHeader, err = oneArg(d)
 			if err == nil {
@@ -276,6 +282,50 @@ func unmarshalBrowser(d *caddyfile.Dispenser) (*BrowserConfig, error) {
 		}
 	}
 	return c, nil
+}
+
+// requireArgs parses `require <path patterns...> [roles <role>...]
+// [methods <method>...]`: patterns up to the first keyword, then each
+// keyword at most once, in either order, with at least one value. A role
+// named "roles" or "methods" cannot be written here (JSON can).
+func requireArgs(d *caddyfile.Dispenser) (RequireRule, error) {
+	var rule RequireRule
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return rule, d.Err("require takes path patterns, then roles <role>... and/or methods <method>...")
+	}
+	keyword := "" // the list being read: "", "roles" or "methods"
+	var list *[]string
+	for _, a := range args {
+		switch {
+		case a == "roles" || a == "methods":
+			if list != nil && len(*list) == 0 {
+				return rule, d.Errf("require: %s needs at least one value", keyword)
+			}
+			keyword, list = a, &rule.Roles
+			if a == "methods" {
+				list = &rule.Methods
+			}
+			if len(*list) > 0 {
+				return rule, d.Errf("require: %s given twice", a)
+			}
+		case list == nil:
+			if !strings.HasPrefix(a, "/") && a != "*" {
+				return rule, d.Errf("require pattern %q must start with / (conditions start with the word roles or methods)", a)
+			}
+			rule.Paths = append(rule.Paths, a)
+		default:
+			*list = append(*list, a)
+		}
+	}
+	if list != nil && len(*list) == 0 {
+		return rule, d.Errf("require: %s needs at least one value", keyword)
+	}
+	rule, err := checkRequireRule(rule)
+	if err != nil {
+		return rule, d.Err(err.Error())
+	}
+	return rule, nil
 }
 
 // Interface guards

@@ -81,6 +81,18 @@ func TestParseErrors(t *testing.T) {
 		"key header colon":         "authgate {\n\tapi_key_header x-key:\n}",
 		"health relative":          "authgate {\n\thealth health\n}",
 		"health two args":          "authgate {\n\thealth /a /b\n}",
+		"require nothing":          "authgate {\n\trequire\n}",
+		"require no condition":     "authgate {\n\trequire /admin/*\n}",
+		"require no pattern":       "authgate {\n\trequire roles admin\n}",
+		"require relative":         "authgate {\n\trequire admin/* roles admin\n}",
+		"require role typo":        "authgate {\n\trequire /admin/* role admin\n}",
+		"require empty roles":      "authgate {\n\trequire /admin/* roles\n}",
+		"require empty methods":    "authgate {\n\trequire /admin/* roles admin methods\n}",
+		"require roles then none":  "authgate {\n\trequire /admin/* roles methods GET\n}",
+		"require roles twice":      "authgate {\n\trequire /admin/* roles a roles b\n}",
+		"require methods twice":    "authgate {\n\trequire /admin/* methods GET methods HEAD\n}",
+		"require comma role":       "authgate {\n\trequire /admin/* roles admin,ops\n}",
+		"require bad method":       "authgate {\n\trequire /admin/* methods GET/HEAD\n}",
 	}
 	for name, input := range handlerCases {
 		t.Run("handler/"+name, func(t *testing.T) {

@@ -47,6 +47,8 @@ type Handler struct {
 	Health string `json:"health,omitempty"`
 	// Browser serves a login page and cookie sessions for browsers.
 	Browser *BrowserConfig `json:"browser,omitempty"`
+	// Require lists rules a path's requests must meet (require.go).
+	Require []RequireRule `json:"require,omitempty"`
 
 	app      *App
 	routes   map[string]http.HandlerFunc
@@ -58,6 +60,7 @@ type Handler struct {
 	metrics  *metrics
 	logger   *zap.Logger
 	plenty   prefixes // of the plentymarkets mounts: refusals there take its shape
+	require  requireRules
 }
 
 // BrowserConfig is `browser <prefix> { idle, lifetime, template }`.
@@ -158,7 +161,10 @@ func (h *Handler) setup(ctx caddy.Context, app *App) (err error) {
 		}
 	}
 
-	h.allow, err = newAllowList(ctx, h.Allow)
+	if h.allow, err = newAllowList(ctx, h.Allow); err != nil {
+		return err
+	}
+	h.require, err = newRequireRules(ctx, h.Require, h.Allow)
 	return err
 }
 
@@ -243,6 +249,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 				defer done() // frees a spooled body, whoever else reads it
 			}
 		}
+	}
+	done, err := h.require.check(r, &p)
+	if err != nil {
+		return h.deny(w, r, err)
+	}
+	if done != nil {
+		defer done()
 	}
 	cred := credBearer
 	switch {

@@ -38,13 +38,13 @@ const (
 )
 
 var (
-	errOverrideTooLarge    = Refuse(http.StatusRequestEntityTooLarge, "invalid_request", "a body a restricted credential sends is checked for method overrides and may not exceed 64 MiB")
+	errOverrideTooLarge    = Refuse(http.StatusRequestEntityTooLarge, "invalid_request", "a body that is checked for method overrides (a restricted credential's, or one under a require rule with methods) may not exceed 64 MiB")
 	errOverrideUnreadable  = Refuse(http.StatusBadRequest, "invalid_request", "the request body could not be read")
 	errOverrideMultipart   = Refuse(http.StatusBadRequest, "invalid_request", "the multipart body is malformed")
 	errOverrideBoundary    = Refuse(http.StatusBadRequest, "invalid_request", "a multipart body needs exactly one boundary parameter")
 	errOverrideTypes       = Refuse(http.StatusBadRequest, "invalid_request", "send at most one Content-Type header")
-	errOverrideEncoded     = Refuse(http.StatusUnsupportedMediaType, "invalid_request", "a restricted credential may not send a content-encoded form or JSON body")
-	errOverrideCharset     = Refuse(http.StatusUnsupportedMediaType, "invalid_request", "a restricted credential's form or JSON body must be in UTF-8 or another ASCII-compatible charset")
+	errOverrideEncoded     = Refuse(http.StatusUnsupportedMediaType, "invalid_request", "a form or JSON body that is checked for method overrides (a restricted credential's, or one under a require rule with methods) may not be content-encoded")
+	errOverrideCharset     = Refuse(http.StatusUnsupportedMediaType, "invalid_request", "a form or JSON body that is checked for method overrides (a restricted credential's, or one under a require rule with methods) must be in UTF-8 or another ASCII-compatible charset")
 	errOverrideUnavailable = Refuse(http.StatusServiceUnavailable, "temporarily_unavailable", "the request body could not be buffered for checking; try again")
 )
 
@@ -240,9 +240,18 @@ func overrideCharsetsOK(ct string) bool {
 // checkBodyParams runs the scanners kinds asks for over r's body, each from
 // its start, and gives r a body that replays what they read.
 func checkBodyParams(r *http.Request, kinds int, boundary string, allows func(string) bool) *Refusal {
-	s := &overrideSpool{src: r.Body}
-	if r.ContentLength > 0 {
-		s.mem = make([]byte, 0, min(r.ContentLength, overrideMemKeep))
+	// A body checked once already (a restricted key's, then by a require
+	// rule) is scanned again from the same spool, not spooled twice.
+	replay, again := r.Body.(*overrideReplay)
+	again = again && replay.off == 0
+	var s *overrideSpool
+	if again {
+		s = replay.s
+	} else {
+		s = &overrideSpool{src: r.Body}
+		if r.ContentLength > 0 {
+			s.mem = make([]byte, 0, min(r.ContentLength, overrideMemKeep))
+		}
 	}
 	for _, kind := range [...]int{scanForm, scanMultipart, scanJSON} {
 		if kinds&kind == 0 {
@@ -266,7 +275,9 @@ func checkBodyParams(r *http.Request, kinds int, boundary string, allows func(st
 			return aerr
 		}
 	}
-	r.Body = &overrideReplay{s: s}
+	if !again {
+		r.Body = &overrideReplay{s: s}
+	}
 	return nil
 }
 

@@ -501,3 +501,39 @@ func BenchmarkCheckMethodParamsNone(b *testing.B) {
 		}
 	}
 }
+
+// A body checked twice (a restricted key's permissions, then a require
+// rule's methods) is scanned again from the one spool: no second spool,
+// the second check's own verdict, and the upstream still reads it whole.
+func TestOverrideCheckedTwiceSpoolsOnce(t *testing.T) {
+	overrideTemp(t)
+	body := append(bytes.Repeat([]byte("x=1&"), 2<<20/4), "_method=HEAD"...)
+	r := overrideRequest("POST", "", "application/x-www-form-urlencoded", body)
+	done, err := CheckMethodParams(r, overrideReadKey)
+	if err != nil || done == nil {
+		t.Fatalf("first check: %v", err)
+	}
+	first := r.Body.(*overrideReplay)
+	headOnly := func(m string) bool { return m == "HEAD" }
+	if done2, err := CheckMethodParams(r, headOnly); err != nil || done2 == nil || r.Body != first {
+		t.Fatalf("second check: %v, body replaced: %v", err, r.Body != first)
+	}
+	got, _ := io.ReadAll(r.Body)
+	if !bytes.Equal(got, body) {
+		t.Errorf("replayed body differs: %d bytes, want %d", len(got), len(body))
+	}
+	if err := done(); err != nil {
+		t.Errorf("done: %v", err)
+	}
+	_ = done() // twice, as two deferred calls do
+	overrideNoFiles(t)
+
+	small := []byte("a=1&_method=HEAD")
+	r = overrideRequest("POST", "", "application/x-www-form-urlencoded", small)
+	if _, err := CheckMethodParams(r, overrideReadKey); err != nil {
+		t.Fatalf("first check of the small body: %v", err)
+	}
+	if _, err := CheckMethodParams(r, func(m string) bool { return m == "GET" }); RefusalOf(err).Status != http.StatusForbidden {
+		t.Errorf("a second check that refuses HEAD: %v, want a 403", err)
+	}
+}
