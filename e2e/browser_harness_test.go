@@ -129,7 +129,13 @@ func newBrowser(t *testing.T) context.Context {
 				t.Errorf("browser: Chromium (pid %d) still exists after the test (kill -0: %v)", pid, err)
 			}
 		}
-		if stray := processesUsing(dataDir); len(stray) > 0 {
+		// Children exit on their own once the browser has gone; give
+		// those of a killed browser a moment before calling them stray.
+		stray := processesUsing(dataDir)
+		for deadline := time.Now().Add(3 * time.Second); len(stray) > 0 && time.Now().Before(deadline); stray = processesUsing(dataDir) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if len(stray) > 0 {
 			t.Errorf("browser: %d Chromium processes outlived the browser (pids %v); killing them", len(stray), stray)
 			for _, p := range stray {
 				_ = syscall.Kill(p, syscall.SIGKILL)
@@ -150,7 +156,13 @@ func newBrowser(t *testing.T) context.Context {
 	if c := chromedp.FromContext(ctx); c != nil && c.Browser != nil && c.Browser.Process() != nil {
 		pid = c.Browser.Process().Pid
 	}
-	t.Logf("browser: %s started in %s (pid %d)", bin, time.Since(start).Round(time.Millisecond), pid)
+	// The leak check at cleanup finds processes by their profile dir: it
+	// must see this browser's now, or it would see nothing then.
+	procs := processesUsing(dataDir)
+	if len(procs) < 2 {
+		t.Fatalf("browser: %d processes have --user-data-dir=%s, want the browser and its children: the check for stray processes would be blind", len(procs), dataDir)
+	}
+	t.Logf("browser: %s started in %s (pid %d, %d processes)", bin, time.Since(start).Round(time.Millisecond), pid, len(procs))
 	return ctx
 }
 
@@ -179,8 +191,11 @@ func closeBrowser(t *testing.T, ctx context.Context, ctxCancel, allocCancel, roo
 	}
 }
 
-// processesUsing returns the pids of the processes whose command line
-// holds --user-data-dir=dir.
+// processesUsing returns the pids of the live processes whose command line
+// holds --user-data-dir=dir. Chromium's children rewrite their argv into
+// one space-separated string, so the flag is matched as a word, not as a
+// whole NUL-separated argument. Zombies (dead, not yet reaped) have an
+// empty command line and are not counted.
 func processesUsing(dir string) []int {
 	want := []byte("--user-data-dir=" + dir)
 	entries, err := os.ReadDir("/proc")
@@ -197,11 +212,17 @@ func processesUsing(dir string) []int {
 		if err != nil {
 			continue
 		}
-		for _, arg := range bytes.Split(cmdline, []byte{0}) {
-			if bytes.Equal(arg, want) {
+		for rest := cmdline; ; {
+			i := bytes.Index(rest, want)
+			if i < 0 {
+				break
+			}
+			before, after := i == 0 || rest[i-1] == 0 || rest[i-1] == ' ', rest[i+len(want):]
+			if before && (len(after) == 0 || after[0] == 0 || after[0] == ' ') {
 				pids = append(pids, pid)
 				break
 			}
+			rest = after
 		}
 	}
 	return pids
