@@ -19,6 +19,15 @@ import (
 // MaxSessionCookie bounds a cookie worth hashing: ours are 53 bytes.
 const MaxSessionCookie = 128
 
+// EnableBrowserSessions makes the decision cache of browser sessions; a
+// config with a browser login calls it when it loads, before any request.
+func (s *Service) EnableBrowserSessions() error {
+	s.sessionsOnce.Do(func() {
+		s.sessions, s.sessionsErr = newPrincipalCache(s.cfg.CacheEntries)
+	})
+	return s.sessionsErr
+}
+
 // BrowserLogin checks login and password as Login does (the same lockout,
 // the same events) and opens a browser session that lives at most
 // lifetime. It returns the session's cookie value: give it to the browser
@@ -49,6 +58,9 @@ func (s *Service) BrowserLogin(ctx context.Context, login, password string, life
 func (s *Service) AuthenticateSession(cookie string, idle time.Duration) (Principal, error) {
 	if len(cookie) > MaxSessionCookie {
 		return Principal{}, ErrInvalidToken
+	}
+	if err := s.EnableBrowserSessions(); err != nil {
+		return Principal{}, unavailable(err)
 	}
 	now := s.now()
 	d := store.DigestOf(cookie)

@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -84,6 +85,9 @@ func New(svc *auth.Service, cfg Config, logger *zap.Logger) (*Browser, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := svc.EnableBrowserSessions(); err != nil {
+		return nil, err
+	}
 	if logger == nil {
 		logger = zap.NewNop()
 	}
@@ -149,10 +153,11 @@ func (b *Browser) Authenticate(cookie string) (auth.Principal, error) {
 // upstream gets; the app's own cookies pass unchanged.
 func (b *Browser) StripCookies(h http.Header) {
 	values := h["Cookie"]
-	if len(values) == 0 {
+	if len(values) == 0 || !slices.ContainsFunc(values, mentionsOurs) {
 		return
 	}
-	kept := values[:0]
+	// A new slice: the values may be shared with whoever built the header.
+	kept := make([]string, 0, len(values))
 	for _, v := range values {
 		var pairs []string
 		changed := false
@@ -175,6 +180,17 @@ func (b *Browser) StripCookies(h http.Header) {
 		return
 	}
 	h["Cookie"] = kept
+}
+
+// mentionsOurs is a quick look for our cookie name in a Cookie header, so
+// that requests without it are left as they are.
+func mentionsOurs(v string) bool {
+	for i := 0; i+len(cookieName) <= len(v); i++ {
+		if strings.EqualFold(v[i:i+len(cookieName)], cookieName) {
+			return true
+		}
+	}
+	return false
 }
 
 // isOurs reports whether a cookie name is one of authgate's, in any
