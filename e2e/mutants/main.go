@@ -103,6 +103,18 @@ var mutants = []mutant{
 	{22, "metric labels never hold a client's input", "caddymodule/metrics.go",
 		"\t\tm.logins.WithLabelValues(dialect, e.Reason).Inc()", "\t\tm.logins.WithLabelValues(dialect, e.Reason+e.Username).Inc()",
 		[]string{"./e2e"}, "TestMetricsScrape"},
+	{23, "the session cookie never reaches the upstream", "caddymodule/handler.go",
+		"\t\th.browser.StripCookies(r.Header)", "\t\t_ = r.Header",
+		[]string{"./caddymodule", "./e2e"}, "TestBrowserLoginWalk|TestBrowserAttacks|TestBrowserWalk"},
+	{24, "a cookie-authenticated unsafe request must come from this site", "caddymodule/handler.go",
+		"\tif err := h.browser.CheckSameSite(r); err != nil {", "\tif err := error(nil); err != nil {",
+		[]string{"./caddymodule", "./e2e"}, "TestBrowserCSRF|TestBrowserAttacks"},
+	{25, "rd is checked again after each percent-decoding", "internal/browser/redirect.go",
+		"\tfor decoded := rd; strings.Contains(decoded, \"%\"); {", "\tfor decoded := rd; false && strings.Contains(decoded, \"%\"); {",
+		[]string{"./internal/browser", "./caddymodule", "./e2e"}, "TestSafeRedirect|TestBrowserRedirectTargets|TestBrowserAttacks"},
+	{26, "a path that is not canonical is judged by every rule", "caddymodule/require.go",
+		"\tcanonical := canonicalRequest(r)", "\tcanonical := true",
+		[]string{"./caddymodule", "./e2e"}, "TestRequire"},
 }
 
 func main() {
