@@ -119,20 +119,8 @@ func (s *Service) lastSeen(sess *store.Session) time.Time {
 	return seen
 }
 
-// noteSessionUse records that p's session was used at now, at most once
-// per lastUsedGranularity: it reports whether it did (p's lastUse moved,
-// and the caller puts p back in the cache).
+// noteSessionUse records that p's browser session was used at now (see
+// noteUse).
 func (s *Service) noteSessionUse(p *Principal, now time.Time) bool {
-	sec := now.Unix()
-	if sec-p.lastUse < int64(lastUsedGranularity/time.Second) {
-		return false
-	}
-	p.lastUse = sec
-	s.usage.mu.Lock()
-	if s.usage.sessions == nil {
-		s.usage.sessions = make(map[string]time.Time)
-	}
-	s.usage.sessions[p.SessionID()] = now
-	s.usage.mu.Unlock()
-	return true
+	return s.noteUse(p, &s.usage.sessions, p.SessionID(), now)
 }

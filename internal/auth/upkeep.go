@@ -29,21 +29,26 @@ type keyUsage struct {
 	sessions map[string]time.Time // browser session ID → last use
 }
 
-// noteKeyUse records that p's key was used at now, at most once per
+// noteKeyUse records that p's key was used at now (see noteUse).
+func (s *Service) noteKeyUse(p *Principal, now time.Time) bool {
+	return s.noteUse(p, &s.usage.pending, p.KeyID(), now)
+}
+
+// noteUse records a use of id at now in *pending, at most once per
 // lastUsedGranularity per cached principal. It reports whether it did: p's
 // lastUse moved, and the caller puts p back in the cache so that the next
 // requests know.
-func (s *Service) noteKeyUse(p *Principal, now time.Time) bool {
+func (s *Service) noteUse(p *Principal, pending *map[string]time.Time, id string, now time.Time) bool {
 	sec := now.Unix()
 	if sec-p.lastUse < int64(lastUsedGranularity/time.Second) {
 		return false
 	}
 	p.lastUse = sec
 	s.usage.mu.Lock()
-	if s.usage.pending == nil {
-		s.usage.pending = make(map[string]time.Time)
+	if *pending == nil {
+		*pending = make(map[string]time.Time)
 	}
-	s.usage.pending[p.KeyID()] = now
+	(*pending)[id] = now
 	s.usage.mu.Unlock()
 	return true
 }
