@@ -226,7 +226,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	p, err := h.cred.Authenticate(h.app.svc, r)
 	if err == httpx.ErrNoCredential && h.browser != nil {
 		p, err = h.authenticateBrowser(r)
-		if err != nil && err != browser.ErrCrossSite && browser.WantsPage(r) {
+		// A page without a working session goes to the login page; a
+		// cross-site request and a store that cannot answer are refused
+		// as they are (a 403, a 503: the session may be fine).
+		if err != nil && err != browser.ErrCrossSite && !httpx.Unavailable(err) && browser.WantsPage(r) {
 			h.metrics.request(resultUnauthorized, credSession)
 			h.browser.RedirectToLogin(w, r)
 			return nil
