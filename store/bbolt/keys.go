@@ -209,24 +209,29 @@ func (s *Store) TouchAPIKeys(lastUsed map[string]time.Time) error {
 		return nil
 	}
 	return s.update(func(tx *bolt.Tx, _ *invalidation) error {
-		keys, used := bucketKeys.of(tx), bucketKeysLastUsed.of(tx)
-		// In key order, bbolt finds each next key near the last one.
-		for _, id := range slices.Sorted(maps.Keys(lastUsed)) {
-			at := lastUsed[id]
-			if keys.Get([]byte(id)) == nil {
-				continue
-			}
-			if old, ok := lastUsedAt(used, id); ok && !at.After(old) {
-				continue
-			}
-			// bbolt keeps the slice until the commit: one per key.
-			v := binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano()))
-			if err := used.Put([]byte(id), v); err != nil {
-				return err
-			}
-		}
-		return nil
+		return touch(bucketKeys.of(tx), bucketKeysLastUsed.of(tx), lastUsed)
 	})
+}
+
+// touch writes the times of records that exist in records to their bucket
+// of times, forward only (TouchAPIKeys, TouchSessions). In ID order, bbolt
+// finds each next record near the last one.
+func touch(records, times *bolt.Bucket, at map[string]time.Time) error {
+	for _, id := range slices.Sorted(maps.Keys(at)) {
+		t := at[id]
+		if records.Get([]byte(id)) == nil {
+			continue
+		}
+		if old, ok := lastUsedAt(times, id); ok && !t.After(old) {
+			continue
+		}
+		// bbolt keeps the slice until the commit: one per record.
+		v := binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano()))
+		if err := times.Put([]byte(id), v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // lastUsedAt reads a record's time from a bucket of times

@@ -2,10 +2,8 @@ package bbolt
 
 import (
 	"cmp"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 
@@ -217,22 +215,7 @@ func (s *Store) TouchSessions(lastSeen map[string]time.Time) error {
 		return nil
 	}
 	return s.update(func(tx *bolt.Tx, _ *invalidation) error {
-		sessions, seen := bucketSessions.of(tx), bucketSessionsLastSeen.of(tx)
-		for _, id := range slices.Sorted(maps.Keys(lastSeen)) {
-			at := lastSeen[id]
-			if sessions.Get([]byte(id)) == nil {
-				continue
-			}
-			if old, ok := lastUsedAt(seen, id); ok && !at.After(old) {
-				continue
-			}
-			// bbolt keeps the slice until the commit: one per session.
-			v := binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano()))
-			if err := seen.Put([]byte(id), v); err != nil {
-				return err
-			}
-		}
-		return nil
+		return touch(bucketSessions.of(tx), bucketSessionsLastSeen.of(tx), lastSeen)
 	})
 }
 

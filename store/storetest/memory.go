@@ -697,18 +697,24 @@ func (m *Memory) UpdateAPIKey(id string, fn func(k *store.APIKey) error) (*store
 // is marked changed nor does Generation move.
 func (m *Memory) TouchAPIKeys(lastUsed map[string]time.Time) error {
 	return m.update(func(tx *memTx) error {
-		for id, at := range lastUsed {
-			if _, ok := m.keys[id]; !ok {
-				continue
-			}
-			if old, ok := m.keysLastUsed[id]; ok && !at.After(old) {
-				continue
-			}
-			// bbolt stores Unix nanoseconds: the same precision and zone.
-			put(tx, m.keysLastUsed, id, time.Unix(0, at.UnixNano()).UTC())
-		}
+		touch(tx, m.keys, m.keysLastUsed, lastUsed)
 		return nil
 	})
+}
+
+// touch records the times of records that exist, forward only
+// (TouchAPIKeys, TouchSessions).
+func touch[V any](tx *memTx, records map[string]V, times, at map[string]time.Time) {
+	for id, t := range at {
+		if _, ok := records[id]; !ok {
+			continue
+		}
+		if old, ok := times[id]; ok && !t.After(old) {
+			continue
+		}
+		// bbolt stores Unix nanoseconds: the same precision and zone.
+		put(tx, times, id, time.Unix(0, t.UnixNano()).UTC())
+	}
 }
 
 // withLastUsed sets k.LastUsed to the touched time, if later; under mu.
@@ -837,15 +843,7 @@ func (m *Memory) SessionBySecret(d store.Digest) (*store.Session, error) {
 // the later one), forward only, and marking nothing changed.
 func (m *Memory) TouchSessions(lastSeen map[string]time.Time) error {
 	return m.update(func(tx *memTx) error {
-		for id, at := range lastSeen {
-			if _, ok := m.sessions[id]; !ok {
-				continue
-			}
-			if old, ok := m.sessionsLastSeen[id]; ok && !at.After(old) {
-				continue
-			}
-			put(tx, m.sessionsLastSeen, id, time.Unix(0, at.UnixNano()).UTC())
-		}
+		touch(tx, m.sessions, m.sessionsLastSeen, lastSeen)
 		return nil
 	})
 }
