@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/internal/secret"
 	"github.com/authgate/authgate/store"
 )
 
@@ -134,5 +135,34 @@ func TestBrowserLoginRules(t *testing.T) {
 	e.login("di", "pw-di-12345") // the limit (2) ends the oldest: the browser session
 	if _, err := e.svc.AuthenticateSession(first, idle); !errors.Is(err, ErrInvalidToken) {
 		t.Errorf("the oldest session past the limit: %v, want ended", err)
+	}
+}
+
+// A cache hit compares the whole cookie digest, as for tokens and keys: a
+// session's decision planted under another cookie's slot (a collision of
+// the slot's 8 bytes) is not served for that cookie.
+func TestSessionCacheHitComparesCookie(t *testing.T) {
+	e := newEnv(t)
+	e.addUser("ed", "pw-ed-12345")
+	good := e.browserLogin("ed", "pw-ed-12345")
+	if _, err := e.svc.AuthenticateSession(good, idle); err != nil {
+		t.Fatal(err)
+	}
+	e.wait()
+	gd := store.DigestOf(good)
+	decision, ok := e.svc.sessions.Get(gd.Slot())
+	if !ok {
+		t.Fatal("the decision was not cached")
+	}
+	// A well-formed cookie no session was ever opened with.
+	other, err := secret.NewSecret(secret.SessionPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	od := store.DigestOf(other)
+	e.svc.sessions.Set(od.Slot(), decision, 1)
+	e.wait()
+	if _, err := e.svc.AuthenticateSession(other, idle); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("SECURITY: an unknown cookie found another session's decision: %v", err)
 	}
 }
